@@ -1,0 +1,96 @@
+package v1alpha1
+
+import (
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// DefaultZoneLabel is the well-known zone label.
+const DefaultZoneLabel = corev1.LabelTopologyZone
+
+// Default returns a configuration with every default applied.
+func Default() *SparkplaneConfiguration {
+	c := &SparkplaneConfiguration{}
+	SetDefaults(c)
+	return c
+}
+
+// Preset returns the provider settings of a preset, and false for an unknown name.
+func Preset(name string) (Provider, bool) {
+	switch name {
+	case ProviderKarpenter:
+		return Provider{Preset: name, Label: "karpenter.sh/capacity-type", SpotValue: "spot", OnDemandValue: "on-demand"}, true
+	case ProviderEKS:
+		return Provider{Preset: name, Label: "eks.amazonaws.com/capacityType", SpotValue: "SPOT", OnDemandValue: "ON_DEMAND"}, true
+	case ProviderGKE:
+		return Provider{Preset: name, Label: "cloud.google.com/gke-spot", SpotValue: "true"}, true
+	case ProviderAKS:
+		return Provider{Preset: name, Label: "kubernetes.azure.com/scalesetpriority", SpotValue: "spot",
+			SpotTolerations: []corev1.Toleration{{
+				Key: "kubernetes.azure.com/scalesetpriority", Operator: corev1.TolerationOpEqual,
+				Value: "spot", Effect: corev1.TaintEffectNoSchedule,
+			}}}, true
+	case ProviderCustom:
+		return Provider{Preset: name}, true
+	}
+	return Provider{}, false
+}
+
+// SetDefaults fills every unset field of c.
+func SetDefaults(c *SparkplaneConfiguration) {
+	if c.APIVersion == "" {
+		c.APIVersion = GroupVersion
+	}
+	if c.Kind == "" {
+		c.Kind = Kind
+	}
+	if c.ZoneLabel == "" {
+		c.ZoneLabel = DefaultZoneLabel
+	}
+	if c.Provider.Preset == "" {
+		c.Provider.Preset = ProviderKarpenter
+	}
+	if p, ok := Preset(c.Provider.Preset); ok {
+		if c.Provider.Label == "" {
+			c.Provider.Label = p.Label
+		}
+		if c.Provider.SpotValue == "" {
+			c.Provider.SpotValue = p.SpotValue
+		}
+		if c.Provider.OnDemandValue == "" {
+			c.Provider.OnDemandValue = p.OnDemandValue
+		}
+		if c.Provider.SpotTolerations == nil {
+			c.Provider.SpotTolerations = p.SpotTolerations
+		}
+	}
+	if c.ZonePinning.Mode == "" {
+		c.ZonePinning.Mode = ModeRequired
+	}
+	if c.ZonePinning.ClientModeAffinity == nil {
+		t := true
+		c.ZonePinning.ClientModeAffinity = &t
+	}
+	if c.Driver.CapacityType == "" {
+		c.Driver.CapacityType = CapacityOnDemand
+	}
+	if c.Driver.Mode == "" {
+		c.Driver.Mode = ModeRequired
+	}
+	if c.Executor.CapacityType == "" {
+		c.Executor.CapacityType = CapacitySpot
+	}
+	if c.Executor.Mode == "" {
+		c.Executor.Mode = ModePreferred
+	}
+	if c.AvailabilityEscape.Window.Duration == 0 {
+		c.AvailabilityEscape.Window.Duration = 5 * time.Minute
+	}
+	if c.AvailabilityEscape.Interval.Duration == 0 {
+		c.AvailabilityEscape.Interval.Duration = 15 * time.Second
+	}
+	if c.PreferredWeight == 0 {
+		c.PreferredWeight = 100
+	}
+}

@@ -1,0 +1,7 @@
+// Package v1alpha1 is the versioned configuration of sparkplane
+// (apiVersion: sparkplane.io/v1alpha1, kind: SparkplaneConfiguration).
+//
+// A configuration is loaded with Load, which decodes strictly (unknown fields
+// are errors), applies defaults and validates; every error names the field
+// and says how to fix it.
+package v1alpha1

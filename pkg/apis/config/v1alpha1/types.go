@@ -1,0 +1,122 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+const (
+	// GroupVersion is the apiVersion of every sparkplane configuration file.
+	GroupVersion = "sparkplane.io/v1alpha1"
+	// Kind is the kind of the configuration file.
+	Kind = "SparkplaneConfiguration"
+)
+
+// Mode says how strongly a placement rule is applied.
+type Mode string
+
+const (
+	// ModeRequired adds the rule as a required node affinity term.
+	ModeRequired Mode = "required"
+	// ModePreferred adds the rule as a preferred node affinity term.
+	ModePreferred Mode = "preferred"
+	// ModeOff disables the rule.
+	ModeOff Mode = "off"
+)
+
+// CapacityType is the kind of capacity a node offers.
+type CapacityType string
+
+const (
+	CapacityOnDemand CapacityType = "on-demand"
+	CapacitySpot     CapacityType = "spot"
+)
+
+// Provider presets for capacity-type node labels.
+const (
+	ProviderKarpenter = "karpenter"
+	ProviderEKS       = "eks"
+	ProviderGKE       = "gke"
+	ProviderAKS       = "aks"
+	ProviderCustom    = "custom"
+)
+
+// SparkplaneConfiguration configures the sparkplane webhook.
+type SparkplaneConfiguration struct {
+	metav1.TypeMeta `json:",inline"`
+
+	// ZoneLabel is the node label that names a node's zone.
+	// Default: topology.kubernetes.io/zone.
+	ZoneLabel string `json:"zoneLabel,omitempty"`
+
+	// Provider says which node labels mark on-demand and spot capacity.
+	Provider Provider `json:"provider,omitempty"`
+
+	// ZonePinning says how executors follow their driver's zone.
+	ZonePinning ZonePinning `json:"zonePinning,omitempty"`
+
+	// Driver and Executor say on which capacity type each role runs.
+	Driver   CapacityRule `json:"driver,omitempty"`
+	Executor CapacityRule `json:"executor,omitempty"`
+
+	// AvailabilityEscape releases executors that stay unschedulable in their
+	// driver's zone. It needs pod patch/delete rights; off by default.
+	AvailabilityEscape AvailabilityEscape `json:"availabilityEscape,omitempty"`
+
+	// SchedulerName, when set, is written into Spark pods that would otherwise
+	// use the default scheduler. Pods that name another scheduler keep it.
+	SchedulerName string `json:"schedulerName,omitempty"`
+
+	// PreferredWeight is the weight (1-100) of every preferred term sparkplane
+	// adds. Default: 100.
+	PreferredWeight int32 `json:"preferredWeight,omitempty"`
+}
+
+// Provider names the capacity-type node label and its values.
+type Provider struct {
+	// Preset is one of karpenter (default), eks, gke, aks or custom. A preset
+	// fills Label, SpotValue, OnDemandValue and SpotTolerations; fields set
+	// explicitly win over the preset.
+	Preset string `json:"preset,omitempty"`
+	// Label is the node label that carries the capacity type.
+	Label string `json:"label,omitempty"`
+	// SpotValue is the label's value on spot nodes.
+	SpotValue string `json:"spotValue,omitempty"`
+	// OnDemandValue is the label's value on on-demand nodes. Empty means
+	// on-demand nodes are those whose label is not SpotValue (GKE, AKS).
+	OnDemandValue string `json:"onDemandValue,omitempty"`
+	// SpotTolerations are added to pods that may run on spot capacity
+	// (AKS taints its spot pools).
+	SpotTolerations []corev1.Toleration `json:"spotTolerations,omitempty"`
+}
+
+// ZonePinning configures how executors follow the driver's zone.
+type ZonePinning struct {
+	// Mode is required (default), preferred or off.
+	Mode Mode `json:"mode,omitempty"`
+	// ClientModeAffinity keeps the executors of an app whose driver pod is
+	// missing or not yet bound in one zone with a pod affinity on their own
+	// spark-app-selector. Default: true.
+	ClientModeAffinity *bool `json:"clientModeAffinity,omitempty"`
+}
+
+// CapacityRule says on which capacity type a role runs.
+type CapacityRule struct {
+	// CapacityType is on-demand or spot.
+	// Defaults: on-demand for the driver, spot for executors.
+	CapacityType CapacityType `json:"capacityType,omitempty"`
+	// Mode is required, preferred or off.
+	// Defaults: required for the driver, preferred for executors.
+	Mode Mode `json:"mode,omitempty"`
+}
+
+// AvailabilityEscape configures the release of stuck pinned executors.
+type AvailabilityEscape struct {
+	// Enabled turns the escape on. It needs RBAC to patch and delete pods.
+	Enabled bool `json:"enabled,omitempty"`
+	// Window is how long pinned executors may stay unschedulable before they
+	// are deleted and the app falls back to a zone preference. Default: 5m.
+	Window metav1.Duration `json:"window,omitempty"`
+	// Interval is how often stuck executors are looked for. Default: 15s.
+	Interval metav1.Duration `json:"interval,omitempty"`
+}

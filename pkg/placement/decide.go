@@ -1,0 +1,279 @@
+package placement
+
+import (
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/sparkplane/sparkplane/pkg/apis/config/v1alpha1"
+	"github.com/sparkplane/sparkplane/pkg/spark"
+)
+
+// DriverInfo is what is known about an executor's driver pod.
+type DriverInfo struct {
+	// Name of the driver pod.
+	Name string
+	// Via says how it was found: "ownerReference" or "spark-app-selector".
+	Via string
+	// NodeName is the node the driver is bound to; empty if not yet bound.
+	NodeName string
+	// Zone is the zone label of that node; empty if unknown.
+	Zone string
+	// Annotations of the driver pod (per-app overrides live there).
+	Annotations map[string]string
+}
+
+// Input is everything a placement decision depends on.
+type Input struct {
+	// Pod being admitted. Decide never modifies it.
+	Pod *corev1.Pod
+	// Driver of an executor; nil when none was found (client mode).
+	Driver *DriverInfo
+	// AppFallback is the availability escape's mark on the app, if any.
+	AppFallback string
+	// Config is a defaulted, validated configuration.
+	Config *v1alpha1.SparkplaneConfiguration
+}
+
+// ZoneOutcome is how an executor's zone was decided (also a metrics label).
+type ZoneOutcome string
+
+const (
+	// ZoneRequired: required node affinity to the driver's zone.
+	ZoneRequired ZoneOutcome = "required"
+	// ZonePreferred: the driver's zone as a preference (by config or override).
+	ZonePreferred ZoneOutcome = "preferred"
+	// ZoneEscaped: a preference because the availability escape marked the app.
+	ZoneEscaped ZoneOutcome = "escaped"
+	// ZoneAppAffinity: no bound driver; executors kept together by pod affinity.
+	ZoneAppAffinity ZoneOutcome = "app-affinity"
+	// ZoneUserConstraint: the pod's own constraints exclude the driver's zone.
+	ZoneUserConstraint ZoneOutcome = "user-constraint"
+	// ZoneUnknown: no zone could be derived (node without zone label, no app id).
+	ZoneUnknown ZoneOutcome = "unknown"
+	// ZoneOff: zone pinning is off for this app.
+	ZoneOff ZoneOutcome = "off"
+)
+
+// Decision is the outcome of Decide.
+type Decision struct {
+	Role spark.Role
+	// Pod is the pod to admit: a mutated copy, or the input pod itself when
+	// Spark-unrelated. Nil when Denied.
+	Pod *corev1.Pod
+	// Denied, when not empty, is why the pod must be rejected.
+	Denied string
+	// Warnings are returned to the client (kubectl, spark-submit logs).
+	Warnings []string
+	// Reasons say in words what was decided and why.
+	Reasons []string
+	// Zone and ZoneOutcome describe an executor's zone decision.
+	Zone        string
+	ZoneOutcome ZoneOutcome
+}
+
+// Explanation is the decision in one line, as written to AnnotationDecision.
+func (d Decision) Explanation() string { return strings.Join(d.Reasons, "; ") }
+
+// Decide decides how a Spark pod must be constrained. Pods without a
+// spark-role of driver or executor come back untouched.
+func Decide(in Input) Decision {
+	role := spark.RoleOf(in.Pod)
+	d := Decision{Role: role, Pod: in.Pod}
+	if role != spark.RoleDriver && role != spark.RoleExecutor {
+		return d
+	}
+	cfg := in.Config
+	pod := in.Pod.DeepCopy()
+	own, errs := parseOverrides(pod.Annotations, "pod")
+
+	if role == spark.RoleDriver {
+		// Drivers are checked at submission, when the user can still fix them.
+		if len(errs) > 0 {
+			return Decision{Role: role, Denied: joinErrors(errs)}
+		}
+		rule, src := cfg.Driver, "config driver"
+		if own.driverCap != nil {
+			rule, src = *own.driverCap, own.driverSrc
+		}
+		d.Reasons = append(d.Reasons, "driver "+pod.Name+" of app "+appName(pod))
+		d.Reasons = append(d.Reasons, applyCapacity(pod, cfg, rule, src))
+	} else {
+		// Executors belong to a running job: never break it, warn instead.
+		for _, err := range errs {
+			d.Warnings = append(d.Warnings, "sparkplane: "+err.Error()+"; using the default")
+		}
+		ov := own
+		if in.Driver != nil {
+			fromDriver, derrs := parseOverrides(in.Driver.Annotations, "driver")
+			for _, err := range derrs {
+				d.Warnings = append(d.Warnings, "sparkplane: driver "+in.Driver.Name+": "+err.Error()+"; using the default")
+			}
+			ov = own.merge(fromDriver)
+		}
+		d.Reasons = append(d.Reasons, "executor "+pod.Name+" of app "+appName(pod))
+		d.decideZone(pod, in, ov)
+		rule, src := cfg.Executor, "config executor"
+		if ov.execCap != nil {
+			rule, src = *ov.execCap, ov.execSrc
+		}
+		d.Reasons = append(d.Reasons, applyCapacity(pod, cfg, rule, src))
+	}
+
+	if r := applySchedulerName(pod, cfg); r != "" {
+		d.Reasons = append(d.Reasons, r)
+	}
+	if pod.Annotations == nil {
+		pod.Annotations = map[string]string{}
+	}
+	if role == spark.RoleExecutor {
+		pod.Annotations[AnnotationZoneMode] = string(d.ZoneOutcome)
+		if d.Zone != "" {
+			pod.Annotations[AnnotationZone] = d.Zone
+		}
+	}
+	pod.Annotations[AnnotationDecision] = d.Explanation()
+	d.Pod = pod
+	return d
+}
+
+func (d *Decision) decideZone(pod *corev1.Pod, in Input, ov overrides) {
+	cfg := in.Config
+	mode, src := cfg.ZonePinning.Mode, "config"
+	if ov.zone != nil {
+		mode, src = *ov.zone, ov.zoneSrc
+	}
+	if mode == v1alpha1.ModeOff {
+		d.ZoneOutcome = ZoneOff
+		d.Reasons = append(d.Reasons, "zone: not pinned (zone pinning off by "+src+")")
+		return
+	}
+	outcome := ZoneRequired
+	if mode == v1alpha1.ModePreferred {
+		outcome = ZonePreferred
+	}
+	if in.AppFallback != "" && outcome == ZoneRequired {
+		outcome, src = ZoneEscaped, "availability escape: "+in.AppFallback
+	}
+
+	drv := in.Driver
+	if drv == nil || drv.NodeName == "" {
+		d.appAffinity(pod, in, outcome, src)
+		return
+	}
+	if drv.Zone == "" {
+		d.ZoneOutcome = ZoneUnknown
+		d.Reasons = append(d.Reasons, fmt.Sprintf("zone: not pinned: driver %s runs on node %s, which has no %s label", drv.Name, drv.NodeName, cfg.ZoneLabel))
+		return
+	}
+	where := fmt.Sprintf("driver %s (found by %s) runs on node %s in zone %s", drv.Name, drv.Via, drv.NodeName, drv.Zone)
+	if excluded, why := zoneExcluded(pod, cfg.ZoneLabel, drv.Zone); excluded {
+		d.ZoneOutcome = ZoneUserConstraint
+		d.Reasons = append(d.Reasons, "zone: not pinned: "+where+", but the pod's own constraints exclude that zone ("+why+"); they are kept")
+		return
+	}
+	req := corev1.NodeSelectorRequirement{Key: cfg.ZoneLabel, Operator: corev1.NodeSelectorOpIn, Values: []string{drv.Zone}}
+	d.Zone, d.ZoneOutcome = drv.Zone, outcome
+	if outcome == ZoneRequired {
+		requireNode(pod, req)
+		d.Reasons = append(d.Reasons, "zone "+drv.Zone+" required: "+where+" ("+src+")")
+		return
+	}
+	preferNode(pod, cfg.PreferredWeight, req)
+	d.Reasons = append(d.Reasons, "zone "+drv.Zone+" preferred: "+where+" ("+src+")")
+}
+
+// appAffinity keeps an app's executors in one zone when no bound driver is
+// known: the first executor is free, the rest follow it. Inter-pod affinity
+// is the scheduler's slowest predicate, so this is only a fallback.
+func (d *Decision) appAffinity(pod *corev1.Pod, in Input, outcome ZoneOutcome, src string) {
+	cfg := in.Config
+	why := "no driver pod found (client mode?)"
+	if in.Driver != nil {
+		why = "driver " + in.Driver.Name + " is not bound to a node yet"
+	}
+	appID := spark.AppID(pod)
+	if appID == "" || !*cfg.ZonePinning.ClientModeAffinity {
+		d.ZoneOutcome = ZoneUnknown
+		reason := "no " + spark.LabelAppSelector + " label"
+		if appID != "" {
+			reason = "client-mode affinity off by config"
+		}
+		d.Reasons = append(d.Reasons, "zone: not pinned: "+why+" and "+reason)
+		return
+	}
+	term := appAffinityTerm(appID, cfg.ZoneLabel)
+	d.ZoneOutcome = ZoneAppAffinity
+	if outcome == ZoneRequired {
+		requirePodAffinity(pod, term)
+		d.Reasons = append(d.Reasons, "zone: "+why+"; executors of app "+appID+" required to share one zone (pod affinity; "+src+")")
+		return
+	}
+	preferPodAffinity(pod, cfg.PreferredWeight, term)
+	d.Reasons = append(d.Reasons, "zone: "+why+"; executors of app "+appID+" preferred to share one zone (pod affinity; "+src+")")
+}
+
+// CapacityRequirement is the node selector requirement that selects nodes of
+// capacity type t under provider p.
+func CapacityRequirement(p v1alpha1.Provider, t v1alpha1.CapacityType) corev1.NodeSelectorRequirement {
+	if t == v1alpha1.CapacitySpot {
+		return corev1.NodeSelectorRequirement{Key: p.Label, Operator: corev1.NodeSelectorOpIn, Values: []string{p.SpotValue}}
+	}
+	if p.OnDemandValue != "" {
+		return corev1.NodeSelectorRequirement{Key: p.Label, Operator: corev1.NodeSelectorOpIn, Values: []string{p.OnDemandValue}}
+	}
+	return corev1.NodeSelectorRequirement{Key: p.Label, Operator: corev1.NodeSelectorOpNotIn, Values: []string{p.SpotValue}}
+}
+
+func applyCapacity(pod *corev1.Pod, cfg *v1alpha1.SparkplaneConfiguration, rule v1alpha1.CapacityRule, src string) string {
+	if rule.Mode == v1alpha1.ModeOff {
+		return "capacity: any (" + src + ")"
+	}
+	req := CapacityRequirement(cfg.Provider, rule.CapacityType)
+	if userConstrains(pod, req.Key, req) {
+		return "capacity: left to the pod's own constraint on " + req.Key
+	}
+	if rule.CapacityType == v1alpha1.CapacitySpot {
+		tolerate(pod, cfg.Provider.SpotTolerations)
+	}
+	if rule.Mode == v1alpha1.ModeRequired {
+		requireNode(pod, req)
+	} else {
+		preferNode(pod, cfg.PreferredWeight, req)
+	}
+	return fmt.Sprintf("capacity %s %s (%s; %s)", rule.CapacityType, rule.Mode, requirementString(req), src)
+}
+
+func applySchedulerName(pod *corev1.Pod, cfg *v1alpha1.SparkplaneConfiguration) string {
+	if cfg.SchedulerName == "" {
+		return ""
+	}
+	switch pod.Spec.SchedulerName {
+	case "", corev1.DefaultSchedulerName:
+		pod.Spec.SchedulerName = cfg.SchedulerName
+	case cfg.SchedulerName:
+	default:
+		return "scheduler " + pod.Spec.SchedulerName + " (the pod's own)"
+	}
+	return "scheduler " + cfg.SchedulerName + " (config)"
+}
+
+func requirementString(r corev1.NodeSelectorRequirement) string {
+	return fmt.Sprintf("%s %s [%s]", r.Key, r.Operator, strings.Join(r.Values, ","))
+}
+
+func appName(pod *corev1.Pod) string {
+	if id := spark.AppID(pod); id != "" {
+		return id
+	}
+	return "(no " + spark.LabelAppSelector + ")"
+}
+
+func joinErrors(errs []error) string {
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.Error()
+	}
+	return "sparkplane: " + strings.Join(msgs, "; ")
+}

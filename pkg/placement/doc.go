@@ -1,0 +1,14 @@
+// Package placement is sparkplane's pure decision core for where Spark pods
+// may run: executors follow their driver's zone, drivers go to on-demand and
+// executors to spot capacity, per-app overrides come from annotations.
+//
+// Decide is a function of (pod, what is known about its driver, config) to
+// (mutated pod, reasons in words); it does no I/O. The admission webhook,
+// the CLI and later the scheduler are thin adapters around it.
+//
+// Constraints the pod already has (nodeSelector, affinity terms from pod
+// templates or spark.kubernetes.*.node.selector.*, tolerations) are kept and
+// intersected, never replaced, and Decide is idempotent: deciding on its own
+// output gives the same pod, so the webhook is safe with
+// reinvocationPolicy: IfNeeded.
+package placement
