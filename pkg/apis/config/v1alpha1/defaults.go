@@ -94,3 +94,23 @@ func SetDefaults(c *SparkplaneConfiguration) {
 		c.PreferredWeight = 100
 	}
 }
+
+// NodeLabels are the capacity-type labels a node of type t carries under
+// this provider (none for on-demand nodes of GKE and AKS).
+func (p Provider) NodeLabels(t CapacityType) map[string]string {
+	switch {
+	case t == CapacitySpot:
+		return map[string]string{p.Label: p.SpotValue}
+	case p.OnDemandValue != "":
+		return map[string]string{p.Label: p.OnDemandValue}
+	}
+	return map[string]string{}
+}
+
+// CapacityTypeOf says which capacity type a node with these labels offers.
+func (p Provider) CapacityTypeOf(labels map[string]string) CapacityType {
+	if labels[p.Label] == p.SpotValue {
+		return CapacitySpot
+	}
+	return CapacityOnDemand
+}

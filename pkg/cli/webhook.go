@@ -1,0 +1,69 @@
+package cli
+
+import (
+	"fmt"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
+
+	"github.com/sparkplane/sparkplane/pkg/apis/config/v1alpha1"
+	"github.com/sparkplane/sparkplane/pkg/webhook"
+)
+
+func newWebhookCommand() *cobra.Command {
+	var (
+		kubeconfig, configFile string
+		server                 = webhook.ServerOptions{BindAddress: "0.0.0.0", SecurePort: 9443}
+	)
+	cmd := &cobra.Command{
+		Use:   "webhook",
+		Short: "Run the mutating admission webhook for Spark pods",
+		Long: `Run the sparkplane mutating admission webhook.
+
+For every pod labelled spark-role=executor it adds a required node affinity to
+the zone of the node its driver runs on (intersected with the pod's own
+constraints), and it steers drivers to on-demand and executors to spot
+capacity. Pods without a spark-role label are never changed.
+
+It serves over HTTPS on --secure-port:
+  ` + webhook.PathMutate + `   the AdmissionReview endpoint (register it in a MutatingWebhookConfiguration)
+  ` + webhook.PathHealthz + `        liveness
+  ` + webhook.PathReadyz + `         readiness: ready once the pod and node caches are synced
+  ` + webhook.PathMetrics + `        Prometheus metrics
+
+Configuration: --config FILE (apiVersion: sparkplane.io/v1alpha1); see
+'sparkplane config print-defaults' and docs/webhook.md.`,
+		Example: `  sparkplane webhook --kubeconfig ~/.kube/config \
+    --tls-cert-file tls.crt --tls-private-key-file tls.key --config sparkplane.yaml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := v1alpha1.Load(configFile)
+			if err != nil {
+				return err
+			}
+			rest, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+			if err != nil {
+				return fmt.Errorf("loading --kubeconfig %q (empty means in-cluster): %w", kubeconfig, err)
+			}
+			log := klog.Background().WithName("webhook")
+			wh, err := webhook.New(webhook.Options{Config: cfg, RestConfig: rest, Server: server, Log: log})
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			return wh.Run(ctx)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&kubeconfig, "kubeconfig", "", "Path to a kubeconfig; empty means the in-cluster service account.")
+	f.StringVar(&configFile, "config", "", "Path to a SparkplaneConfiguration file (apiVersion sparkplane.io/v1alpha1); empty means the defaults.")
+	f.StringVar(&server.BindAddress, "bind-address", server.BindAddress, "Address to serve HTTPS on.")
+	f.IntVar(&server.SecurePort, "secure-port", server.SecurePort, "Port to serve HTTPS on (0 picks a free port).")
+	f.StringVar(&server.CertFile, "tls-cert-file", "", "PEM certificate for HTTPS; reloaded when the file changes.")
+	f.StringVar(&server.KeyFile, "tls-private-key-file", "", "PEM private key matching --tls-cert-file; reloaded when the file changes.")
+	return cmd
+}

@@ -1,0 +1,162 @@
+package sparksim
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+
+	"github.com/sparkplane/sparkplane/pkg/spark"
+)
+
+// Driver simulates a Spark driver against a real API server: it keeps
+// App.Executors executors alive, creating them in batches only once the
+// driver is bound (there is no kubelet, so bound stands for running) and
+// once the previous batch has been seen, and replacing executors that are
+// deleted or fail, with fresh ids, as Spark's ExecutorPodsAllocator does.
+type Driver struct {
+	App    App
+	Pod    *corev1.Pod // nil in client mode
+	client kubernetes.Interface
+
+	mu      sync.Mutex
+	nextID  int
+	err     error
+	cancel  context.CancelFunc
+	stopped chan struct{}
+}
+
+// Start submits the app: it creates the driver pod (unless client mode),
+// waits until the scheduler binds it, then allocates executors in the
+// background until Stop.
+func Start(ctx context.Context, client kubernetes.Interface, app App) (*Driver, error) {
+	d := &Driver{App: app.withDefaults(), client: client, nextID: 1, stopped: make(chan struct{})}
+	if !d.App.ClientMode {
+		pod, err := client.CoreV1().Pods(d.App.Namespace).Create(ctx, DriverPod(d.App), metav1.CreateOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("creating driver of %s: %w", d.App.Name, err)
+		}
+		if pod, err = WaitBound(ctx, client, pod.Namespace, pod.Name); err != nil {
+			return nil, fmt.Errorf("driver of %s: %w", d.App.Name, err)
+		}
+		d.Pod = pod
+	}
+	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	d.cancel = cancel
+	go d.allocate(loopCtx)
+	return d, nil
+}
+
+// WaitBound waits until the pod has a node.
+func WaitBound(ctx context.Context, client kubernetes.Interface, namespace, name string) (*corev1.Pod, error) {
+	var pod *corev1.Pod
+	err := wait.PollUntilContextCancel(ctx, 50*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		p, err := client.CoreV1().Pods(namespace).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		pod = p
+		return p.Spec.NodeName != "", nil
+	})
+	if err != nil {
+		return pod, fmt.Errorf("waiting for pod %s/%s to be bound: %w", namespace, name, err)
+	}
+	return pod, nil
+}
+
+func (d *Driver) allocate(ctx context.Context) {
+	defer close(d.stopped)
+	t := time.NewTicker(d.App.BatchDelay)
+	defer t.Stop()
+	for {
+		if err := d.step(ctx); err != nil && ctx.Err() == nil {
+			d.mu.Lock()
+			d.err = err
+			d.mu.Unlock()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// step creates at most one batch, and only when every executor created so
+// far has been seen (Spark waits for its previous batch the same way).
+func (d *Driver) step(ctx context.Context) error {
+	pods, err := d.ExecutorPods(ctx)
+	if err != nil {
+		return err
+	}
+	live := 0
+	for _, p := range pods {
+		if p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodFailed && p.Status.Phase != corev1.PodSucceeded {
+			live++
+		}
+	}
+	missing := d.App.Executors - live
+	if missing > d.App.BatchSize {
+		missing = d.App.BatchSize
+	}
+	for i := 0; i < missing; i++ {
+		d.mu.Lock()
+		id := d.nextID
+		d.nextID++
+		d.mu.Unlock()
+		if _, err := d.client.CoreV1().Pods(d.App.Namespace).Create(ctx, ExecutorPod(d.App, d.Pod, id), metav1.CreateOptions{}); err != nil {
+			return fmt.Errorf("creating executor %d of %s: %w", id, d.App.Name, err)
+		}
+	}
+	return nil
+}
+
+// ExecutorPods lists the app's executor pods.
+func (d *Driver) ExecutorPods(ctx context.Context) ([]corev1.Pod, error) {
+	sel := labels.SelectorFromSet(labels.Set{spark.LabelAppSelector: d.App.AppID, spark.LabelRole: string(spark.RoleExecutor)})
+	list, err := d.client.CoreV1().Pods(d.App.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	if err != nil {
+		return nil, fmt.Errorf("listing executors of %s: %w", d.App.Name, err)
+	}
+	return list.Items, nil
+}
+
+// Created is how many executors the driver has requested so far.
+func (d *Driver) Created() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.nextID - 1
+}
+
+// Err is the last allocation error, if any.
+func (d *Driver) Err() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.err
+}
+
+// Stop ends allocation (the app finished or was killed).
+func (d *Driver) Stop() {
+	d.cancel()
+	<-d.stopped
+}
+
+// Delete stops the driver and removes its pods at once (grace period 0:
+// with no kubelet, graceful deletion of a bound pod would never finish).
+func (d *Driver) Delete(ctx context.Context) error {
+	d.Stop()
+	sel := labels.SelectorFromSet(labels.Set{spark.LabelAppSelector: d.App.AppID}).String()
+	err := d.client.CoreV1().Pods(d.App.Namespace).DeleteCollection(ctx,
+		metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}, metav1.ListOptions{LabelSelector: sel})
+	if err != nil {
+		return fmt.Errorf("deleting pods of %s: %w", d.App.Name, err)
+	}
+	return nil
+}

@@ -1,0 +1,216 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/go-logr/logr"
+	"gomodules.xyz/jsonpatch/v2"
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/sparkplane/sparkplane/pkg/apis/config/v1alpha1"
+	"github.com/sparkplane/sparkplane/pkg/placement"
+	"github.com/sparkplane/sparkplane/pkg/spark"
+)
+
+// Lookup is what the handler needs to know about the cluster; Cache
+// implements it from informers.
+type Lookup interface {
+	Driver(namespace string, pod *corev1.Pod) (*placement.DriverInfo, string)
+	AppFallback(namespace, app string) string
+}
+
+// Mutator adapts placement.Decide to pod admission.
+type Mutator struct {
+	Config  *v1alpha1.SparkplaneConfiguration
+	Lookup  Lookup
+	Metrics *Metrics
+	Log     logr.Logger
+}
+
+var _ admission.Handler = &Mutator{}
+
+// Handle decides on one pod CREATE. Pods that are not Spark pods are
+// allowed with no patch at all.
+func (m *Mutator) Handle(_ context.Context, req admission.Request) admission.Response {
+	if req.Kind.Kind != "Pod" || req.Operation != admissionv1.Create || len(req.Object.Raw) == 0 {
+		return admission.Allowed("")
+	}
+	pod := &corev1.Pod{}
+	if err := json.Unmarshal(req.Object.Raw, pod); err != nil {
+		m.Metrics.Admissions.WithLabelValues("unknown", "error").Inc()
+		return admission.Errored(http.StatusBadRequest, fmt.Errorf("request.object is not a valid Pod: %w", err))
+	}
+	role := spark.RoleOf(pod)
+	if role != spark.RoleDriver && role != spark.RoleExecutor {
+		m.Metrics.Admissions.WithLabelValues("other", "unchanged").Inc()
+		return admission.Allowed("")
+	}
+	start := time.Now()
+	ns := pod.Namespace
+	if ns == "" {
+		ns = req.Namespace
+	}
+	in := placement.Input{Pod: pod, Config: m.Config}
+	if role == spark.RoleExecutor {
+		drv, result := m.Lookup.Driver(ns, pod)
+		m.Metrics.DriverLookups.WithLabelValues(result).Inc()
+		in.Driver = drv
+		in.AppFallback = m.Lookup.AppFallback(ns, spark.AppID(pod))
+	}
+	d := placement.Decide(in)
+	resp := m.respond(pod, d)
+	m.Metrics.DecisionLatency.WithLabelValues(string(role)).Observe(time.Since(start).Seconds())
+
+	outcome := "mutated"
+	switch {
+	case d.Denied != "":
+		outcome = "denied"
+	case !resp.Allowed || resp.Result != nil && resp.Result.Code >= 400:
+		outcome = "error"
+	case len(resp.Patches) == 0:
+		outcome = "unchanged"
+	}
+	m.Metrics.Admissions.WithLabelValues(string(role), outcome).Inc()
+	if role == spark.RoleExecutor && d.ZoneOutcome != "" {
+		m.Metrics.ZoneDecisions.WithLabelValues(string(d.ZoneOutcome)).Inc()
+		if d.ZoneOutcome != placement.ZoneRequired && d.ZoneOutcome != placement.ZoneOff && d.ZoneOutcome != placement.ZonePreferred {
+			m.Metrics.Fallbacks.WithLabelValues(string(d.ZoneOutcome)).Inc()
+		}
+	}
+	if len(d.Warnings) > 0 {
+		m.Metrics.Fallbacks.WithLabelValues("invalid-annotation").Add(float64(len(d.Warnings)))
+	}
+	m.Log.V(2).Info("decided", "namespace", ns, "pod", pod.Name, "role", role, "outcome", outcome, "decision", d.Explanation(), "denied", d.Denied)
+	return resp
+}
+
+func (m *Mutator) respond(pod *corev1.Pod, d placement.Decision) admission.Response {
+	if d.Denied != "" {
+		return admission.Denied(d.Denied)
+	}
+	patches, err := patchFor(pod, d.Pod)
+	if err != nil {
+		return admission.Errored(http.StatusInternalServerError, err)
+	}
+	resp := admission.Allowed("")
+	if len(patches) > 0 {
+		resp = admission.Patched("", patches...)
+	}
+	return resp.WithWarnings(d.Warnings...)
+}
+
+// mutable is the part of a pod that placement may change. Diffing only this
+// part keeps patches small and fast, and never touches fields this build
+// does not know (a newer API server's fields in request.object stay as sent).
+type mutable struct {
+	Metadata struct {
+		Annotations map[string]string `json:"annotations,omitempty"`
+	} `json:"metadata"`
+	Spec struct {
+		Affinity      *corev1.Affinity    `json:"affinity,omitempty"`
+		Tolerations   []corev1.Toleration `json:"tolerations,omitempty"`
+		SchedulerName string              `json:"schedulerName,omitempty"`
+	} `json:"spec"`
+}
+
+func mutablePart(p *corev1.Pod) ([]byte, error) {
+	var m mutable
+	m.Metadata.Annotations = p.Annotations
+	m.Spec.Affinity, m.Spec.Tolerations, m.Spec.SchedulerName = p.Spec.Affinity, p.Spec.Tolerations, p.Spec.SchedulerName
+	return json.Marshal(m)
+}
+
+func patchFor(orig, mutated *corev1.Pod) ([]jsonpatch.JsonPatchOperation, error) {
+	if orig == mutated {
+		return nil, nil
+	}
+	a, err := mutablePart(orig)
+	if err != nil {
+		return nil, fmt.Errorf("encoding pod: %w", err)
+	}
+	b, err := mutablePart(mutated)
+	if err != nil {
+		return nil, fmt.Errorf("encoding mutated pod: %w", err)
+	}
+	ops, err := jsonpatch.CreatePatch(a, b)
+	if err != nil {
+		return nil, fmt.Errorf("creating patch: %w", err)
+	}
+	return ops, nil
+}
+
+// maxBodyBytes bounds a request body; the API server's own limit is 3 MiB.
+const maxBodyBytes = 8 << 20
+
+// AdmissionHandler serves AdmissionReview requests over HTTP. Malformed
+// bodies get an HTTP 400 with a message that says what is wrong; well-formed
+// reviews are passed to wh (controller-runtime's admission webhook, which
+// recovers panics and encodes patches).
+func AdmissionHandler(wh *admission.Webhook) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		review, status, err := readReview(r)
+		if err != nil {
+			writeReview(w, status, review, &admissionv1.AdmissionResponse{
+				Result: &metav1.Status{Status: metav1.StatusFailure, Code: int32(status), Reason: metav1.StatusReasonBadRequest, Message: err.Error()},
+			})
+			return
+		}
+		resp := wh.Handle(r.Context(), admission.Request{AdmissionRequest: *review.Request})
+		writeReview(w, http.StatusOK, review, &resp.AdmissionResponse)
+	})
+}
+
+func readReview(r *http.Request) (*admissionv1.AdmissionReview, int, error) {
+	review := &admissionv1.AdmissionReview{}
+	if r.Method != http.MethodPost {
+		return review, http.StatusMethodNotAllowed, fmt.Errorf("method %s not allowed: POST an AdmissionReview", r.Method)
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
+		return review, http.StatusBadRequest, fmt.Errorf("content type %q not supported: send application/json", ct)
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
+	if err != nil {
+		return review, http.StatusBadRequest, fmt.Errorf("reading body: %w", err)
+	}
+	if len(body) > maxBodyBytes {
+		return review, http.StatusRequestEntityTooLarge, fmt.Errorf("body larger than %d bytes", maxBodyBytes)
+	}
+	if len(body) == 0 {
+		return review, http.StatusBadRequest, fmt.Errorf("empty body: send an admission.k8s.io/v1 AdmissionReview")
+	}
+	if err := json.Unmarshal(body, review); err != nil {
+		return &admissionv1.AdmissionReview{}, http.StatusBadRequest, fmt.Errorf("body is not an AdmissionReview: %w", err)
+	}
+	switch {
+	case review.APIVersion != "admission.k8s.io/v1" && review.APIVersion != "admission.k8s.io/v1beta1":
+		return review, http.StatusBadRequest, fmt.Errorf("apiVersion %q not supported: send admission.k8s.io/v1", review.APIVersion)
+	case review.Kind != "AdmissionReview":
+		return review, http.StatusBadRequest, fmt.Errorf("kind %q not supported: send kind AdmissionReview", review.Kind)
+	case review.Request == nil:
+		return review, http.StatusBadRequest, fmt.Errorf("AdmissionReview has no request")
+	case review.Request.UID == "":
+		return review, http.StatusBadRequest, fmt.Errorf("request.uid is empty")
+	}
+	return review, http.StatusOK, nil
+}
+
+func writeReview(w http.ResponseWriter, status int, in *admissionv1.AdmissionReview, resp *admissionv1.AdmissionResponse) {
+	out := admissionv1.AdmissionReview{TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"}, Response: resp}
+	if in.APIVersion == "admission.k8s.io/v1beta1" {
+		out.APIVersion = in.APIVersion
+	}
+	if in.Request != nil {
+		resp.UID = in.Request.UID
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(out)
+}

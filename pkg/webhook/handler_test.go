@@ -1,0 +1,181 @@
+package webhook
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	jsonpatch "github.com/evanphx/json-patch/v5"
+	"github.com/go-logr/logr"
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/sparkplane/sparkplane/pkg/apis/config/v1alpha1"
+	"github.com/sparkplane/sparkplane/pkg/placement"
+)
+
+// staticLookup answers driver lookups from fixed data: the handler's input,
+// not the thing under test.
+type staticLookup struct {
+	driver *placement.DriverInfo
+	mark   string
+}
+
+func (s staticLookup) Driver(string, *corev1.Pod) (*placement.DriverInfo, string) {
+	if s.driver == nil {
+		return nil, LookupNotFound
+	}
+	return s.driver, LookupOwner
+}
+func (s staticLookup) AppFallback(string, string) string { return s.mark }
+
+func testHandler(l Lookup) http.Handler {
+	m := &Mutator{Config: v1alpha1.Default(), Lookup: l, Metrics: NewMetrics(func() float64 { return 0 }), Log: logr.Discard()}
+	return AdmissionHandler(&admission.Webhook{Handler: m})
+}
+
+func review(t testing.TB, rawPod string) []byte {
+	t.Helper()
+	b, err := json.Marshal(map[string]any{
+		"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+		"request": map[string]any{
+			"uid": "u-1", "kind": map[string]string{"group": "", "version": "v1", "kind": "Pod"},
+			"resource":  map[string]string{"group": "", "version": "v1", "resource": "pods"},
+			"namespace": "ns", "operation": "CREATE", "userInfo": map[string]any{},
+			"object": json.RawMessage(rawPod),
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func post(h http.Handler, body []byte, contentType string) (*httptest.ResponseRecorder, admissionv1.AdmissionReview) {
+	req := httptest.NewRequest(http.MethodPost, PathMutate, bytes.NewReader(body))
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	var out admissionv1.AdmissionReview
+	_ = json.Unmarshal(rec.Body.Bytes(), &out)
+	return rec, out
+}
+
+func TestMalformedBodies(t *testing.T) {
+	h := testHandler(staticLookup{})
+	tests := []struct {
+		name, body, ct string
+		code           int
+		msg            string
+	}{
+		{"empty", "", "application/json", 400, "empty body"},
+		{"not json", "{{{", "application/json", 400, "body is not an AdmissionReview"},
+		{"wrong content type", `{}`, "text/plain", 400, `content type "text/plain" not supported`},
+		{"no apiVersion", `{"kind":"AdmissionReview","request":{"uid":"x"}}`, "application/json", 400, `apiVersion "" not supported`},
+		{"wrong kind", `{"apiVersion":"admission.k8s.io/v1","kind":"Pod"}`, "application/json", 400, `kind "Pod" not supported`},
+		{"no request", `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`, "application/json", 400, "has no request"},
+		{"no uid", `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{}}`, "application/json", 400, "request.uid is empty"},
+		{"request is a string", `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":"x"}`, "application/json", 400, "body is not an AdmissionReview"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec, out := post(h, []byte(tt.body), tt.ct)
+			if rec.Code != tt.code || out.Response == nil || !strings.Contains(out.Response.Result.Message, tt.msg) {
+				t.Fatalf("got %d %s, want %d with %q", rec.Code, rec.Body.String(), tt.code, tt.msg)
+			}
+		})
+	}
+	// A well-formed review whose object is not a pod is an admission error, not a crash.
+	rec, out := post(h, review(t, `{"metadata":{"labels":"not-a-map"}}`), "application/json")
+	if rec.Code != 200 || out.Response.Allowed || out.Response.Result.Code != 400 || !strings.Contains(out.Response.Result.Message, "not a valid Pod") {
+		t.Fatalf("bad object: %d %s", rec.Code, rec.Body.String())
+	}
+}
+
+func TestNonSparkPodIsUntouched(t *testing.T) {
+	h := testHandler(staticLookup{driver: &placement.DriverInfo{Name: "d", NodeName: "n", Zone: "z"}})
+	for _, pod := range []string{
+		`{"metadata":{"name":"web","labels":{"app":"web"}},"spec":{"containers":[{"name":"c","image":"nginx"}]}}`,
+		`{"metadata":{"name":"odd","labels":{"spark-role":"history-server"}}}`,
+	} {
+		rec, out := post(h, review(t, pod), "application/json")
+		if rec.Code != 200 || !out.Response.Allowed || out.Response.Patch != nil || out.Response.PatchType != nil || out.Response.UID != "u-1" {
+			t.Errorf("pod %s: %d %s", pod, rec.Code, rec.Body.String())
+		}
+	}
+}
+
+// The patch is computed on the fields placement owns, so a field this build
+// does not know survives, and the patched object decodes to the decided pod.
+func TestPatchAppliesToRawObjectAndKeepsUnknownFields(t *testing.T) {
+	h := testHandler(staticLookup{driver: &placement.DriverInfo{Name: "d", Via: "ownerReference", NodeName: "n", Zone: "zone-b"}})
+	raw := `{"metadata":{"name":"e-1","labels":{"spark-role":"executor","spark-app-selector":"spark-1"},"annotations":{}},` +
+		`"spec":{"futureField":{"x":1},"nodeSelector":{"team":"a"},"tolerations":[],"containers":[{"name":"spark-kubernetes-executor"}]}}`
+	rec, out := post(h, review(t, raw), "application/json")
+	if rec.Code != 200 || !out.Response.Allowed || out.Response.PatchType == nil {
+		t.Fatalf("%d %s", rec.Code, rec.Body.String())
+	}
+	patch, err := jsonpatch.DecodePatch(out.Response.Patch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	patched, err := patch.Apply([]byte(raw))
+	if err != nil {
+		t.Fatalf("patch %s does not apply: %v", out.Response.Patch, err)
+	}
+	if !strings.Contains(string(patched), `"futureField":{"x":1}`) {
+		t.Errorf("unknown field lost: %s", patched)
+	}
+	var pod corev1.Pod
+	if err := json.Unmarshal(patched, &pod); err != nil {
+		t.Fatal(err)
+	}
+	terms := pod.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms
+	if len(terms) != 1 || terms[0].MatchExpressions[0].Values[0] != "zone-b" || pod.Spec.NodeSelector["team"] != "a" ||
+		pod.Annotations[placement.AnnotationZone] != "zone-b" {
+		t.Errorf("patched pod: %s", patched)
+	}
+}
+
+func TestDriverWithInvalidAnnotationIsDenied(t *testing.T) {
+	h := testHandler(staticLookup{})
+	rec, out := post(h, review(t, `{"metadata":{"name":"d","labels":{"spark-role":"driver"},"annotations":{"sparkplane.io/zone-pinning":"sometimes"}}}`), "application/json")
+	if rec.Code != 200 || out.Response.Allowed || !strings.Contains(out.Response.Result.Message, `sparkplane.io/zone-pinning="sometimes"`) {
+		t.Fatalf("%d %s", rec.Code, rec.Body.String())
+	}
+}
+
+func TestExecutorWithInvalidAnnotationWarns(t *testing.T) {
+	h := testHandler(staticLookup{driver: &placement.DriverInfo{Name: "d", NodeName: "n", Zone: "z"}})
+	_, out := post(h, review(t, `{"metadata":{"name":"e","labels":{"spark-role":"executor"},"annotations":{"sparkplane.io/executor-capacity-type":"cheap"}}}`), "application/json")
+	if !out.Response.Allowed || len(out.Response.Warnings) != 1 || !strings.Contains(out.Response.Warnings[0], "cheap") {
+		t.Fatalf("%+v", out.Response)
+	}
+}
+
+// FuzzAdmissionBody sends arbitrary bodies: the handler answers every one
+// with a decodable AdmissionReview and never panics.
+func FuzzAdmissionBody(f *testing.F) {
+	f.Add([]byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"1","kind":{"kind":"Pod"},"operation":"CREATE","object":{"metadata":{"labels":{"spark-role":"executor"}}}}}`))
+	f.Add([]byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"1","kind":{"kind":"Pod"},"operation":"CREATE","object":[]}}`))
+	f.Add([]byte(`null`))
+	h := testHandler(staticLookup{driver: &placement.DriverInfo{Name: "d", NodeName: "n", Zone: "z"}})
+	f.Fuzz(func(t *testing.T, body []byte) {
+		rec, _ := post(h, body, "application/json")
+		var out admissionv1.AdmissionReview
+		if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil || out.Response == nil {
+			t.Fatalf("undecodable answer %d %q: %v", rec.Code, rec.Body.String(), err)
+		}
+		if rec.Code != 200 && rec.Code != 400 && rec.Code != 413 {
+			t.Fatalf("status %d", rec.Code)
+		}
+		_, _ = io.Copy(io.Discard, rec.Body)
+	})
+}

@@ -1,0 +1,97 @@
+package webhook
+
+import (
+	"net/http"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics are the webhook's Prometheus metrics, on a registry of their own
+// (no global state): serve them with Metrics.Handler.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	Admissions       *prometheus.CounterVec
+	DecisionLatency  *prometheus.HistogramVec
+	ZoneDecisions    *prometheus.CounterVec
+	Fallbacks        *prometheus.CounterVec
+	DriverLookups    *prometheus.CounterVec
+	EscapeEvictions  prometheus.Counter
+	EscapeApps       prometheus.Counter
+	APIRequests      *prometheus.CounterVec
+	apiRequestsTotal atomic.Int64
+}
+
+// NewMetrics registers the webhook's metrics. cacheAge reports the seconds
+// since the pod informer last delivered an event (the cache-staleness gauge).
+func NewMetrics(cacheAge func() float64) *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		Admissions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sparkplane_webhook_admissions_total",
+			Help: "Pod admissions by Spark role (driver, executor, other) and outcome (mutated, unchanged, denied, error).",
+		}, []string{"role", "outcome"}),
+		DecisionLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "sparkplane_webhook_decision_duration_seconds",
+			Help:    "Time to decide and build the patch for one Spark pod, by role.",
+			Buckets: []float64{0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05},
+		}, []string{"role"}),
+		ZoneDecisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sparkplane_webhook_executor_zone_decisions_total",
+			Help: "Executor zone decisions by outcome: required (pinned to the driver's zone), preferred, escaped, app-affinity, user-constraint, unknown, off.",
+		}, []string{"outcome"}),
+		Fallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sparkplane_webhook_fallbacks_total",
+			Help: "Executors not pinned by required node affinity, by reason: escaped, app-affinity, user-constraint, unknown, invalid-annotation.",
+		}, []string{"reason"}),
+		DriverLookups: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sparkplane_webhook_driver_lookups_total",
+			Help: "Driver lookups from the informer cache for executors, by result: owner-reference, app-selector, not-found, not-bound, node-unknown.",
+		}, []string{"result"}),
+		EscapeEvictions: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sparkplane_webhook_escape_evictions_total",
+			Help: "Executors deleted by the availability escape after staying unschedulable in their driver's zone.",
+		}),
+		EscapeApps: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sparkplane_webhook_escape_apps_total",
+			Help: "Apps marked by the availability escape (their later executors only prefer the driver's zone).",
+		}),
+		APIRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sparkplane_kube_api_requests_total",
+			Help: "Requests the webhook sent to the Kubernetes API, by method (informer lists and watches, escape patches and deletes, events).",
+		}, []string{"method"}),
+	}
+	m.Registry.MustRegister(m.Admissions, m.DecisionLatency, m.ZoneDecisions, m.Fallbacks, m.DriverLookups,
+		m.EscapeEvictions, m.EscapeApps, m.APIRequests,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "sparkplane_webhook_cache_last_event_age_seconds",
+			Help: "Seconds since the Spark pod informer last delivered an event; a large value on a busy cluster means a stale cache.",
+		}, cacheAge),
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Handler serves the metrics in the Prometheus exposition format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
+}
+
+// CountingTransport wraps a client transport and counts every request sent
+// to the API server, so "zero API calls per admission" can be checked.
+func (m *Metrics) CountingTransport(rt http.RoundTripper) http.RoundTripper {
+	return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		m.APIRequests.WithLabelValues(r.Method).Inc()
+		m.apiRequestsTotal.Add(1)
+		return rt.RoundTrip(r)
+	})
+}
+
+// APIRequestCount is the number of API requests sent so far.
+func (m *Metrics) APIRequestCount() int64 { return m.apiRequestsTotal.Load() }
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

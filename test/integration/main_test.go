@@ -1,0 +1,116 @@
+// Package integration runs sparkplane against a real etcd, kube-apiserver
+// and kube-scheduler started in-process once for the package, with the real
+// webhook registered with the API server over TLS.
+package integration
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/klog/v2"
+
+	"github.com/sparkplane/sparkplane/pkg/apis/config/v1alpha1"
+	"github.com/sparkplane/sparkplane/pkg/controlplane"
+	"github.com/sparkplane/sparkplane/pkg/placement"
+	"github.com/sparkplane/sparkplane/pkg/webhook"
+)
+
+// env is the shared control plane and webhook of this package.
+type env struct {
+	cp       *controlplane.ControlPlane
+	wh       *webhook.Webhook
+	cfg      *v1alpha1.SparkplaneConfiguration
+	url      string
+	caBundle []byte
+	logFile  string
+}
+
+var shared *env
+
+// Escape timings are short so the availability test runs in seconds.
+const (
+	escapeWindow   = 4 * time.Second
+	escapeInterval = time.Second
+)
+
+func TestMain(m *testing.M) {
+	code, err := run(m)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "integration setup:", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+func run(m *testing.M) (int, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dir, err := os.MkdirTemp("", "sparkplane-integration-")
+	if err != nil {
+		return 1, err
+	}
+	defer os.RemoveAll(dir)
+	logPath := filepath.Join(os.TempDir(), "sparkplane-integration.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return 1, err
+	}
+	defer logFile.Close()
+
+	start := time.Now()
+	cp, err := controlplane.Start(ctx, controlplane.Options{Scheduler: true, LogWriter: logFile})
+	if err != nil {
+		return 1, fmt.Errorf("starting control plane (logs in %s): %w", logPath, err)
+	}
+	defer cp.Stop()
+
+	cfg := v1alpha1.Default()
+	cfg.AvailabilityEscape.Enabled = true
+	cfg.AvailabilityEscape.Window.Duration = escapeWindow
+	cfg.AvailabilityEscape.Interval.Duration = escapeInterval
+	wh, url, ca, err := webhook.NewLocal(webhook.Options{Config: cfg, RestConfig: cp.Config, Log: klog.NewKlogr().WithName("webhook")}, dir)
+	if err != nil {
+		return 1, err
+	}
+	whCtx, stopWebhook := context.WithCancel(ctx)
+	whDone := make(chan error, 1)
+	go func() { whDone <- wh.Run(whCtx) }()
+	defer func() { stopWebhook(); <-whDone }()
+
+	if err := cp.RegisterMutatingWebhook(ctx, "sparkplane", url, ca); err != nil {
+		return 1, err
+	}
+	waitCtx, cancelWait := context.WithTimeout(ctx, time.Minute)
+	defer cancelWait()
+	if err := cp.WaitForWebhook(waitCtx, func(p *corev1.Pod) bool { return p.Annotations[placement.AnnotationDecision] != "" }); err != nil {
+		return 1, fmt.Errorf("webhook never became active: %w", err)
+	}
+	fmt.Printf("control plane and webhook ready in %s (component logs: %s)\n", time.Since(start).Round(time.Millisecond), logPath)
+	shared = &env{cp: cp, wh: wh, cfg: cfg, url: url, caBundle: ca, logFile: logPath}
+	return m.Run(), nil
+}
+
+// namespace creates a namespace for one test and, at cleanup, force-deletes
+// its pods (no kubelet would ever confirm a graceful deletion).
+func namespace(t *testing.T) string {
+	t.Helper()
+	ctx := context.Background()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "t-"}}
+	ns, err := shared.cp.Client.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("creating namespace: %v", err)
+	}
+	t.Cleanup(func() {
+		zero := int64(0)
+		_ = shared.cp.Client.CoreV1().Pods(ns.Name).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: &zero}, metav1.ListOptions{})
+	})
+	return ns.Name
+}
