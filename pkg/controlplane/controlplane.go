@@ -39,6 +39,10 @@ const (
 //   - --disable-admission-plugins=ServiceAccount,TaintNodesByCondition: no
 //     controller-manager creates service accounts, and the taint plugin would
 //     mark new nodes not-ready with nobody to remove the taint.
+//   - --shutdown-watch-termination-grace-period=2s: on shutdown the apiserver
+//     ends open watches itself. Without it, any watch still open (an
+//     informer or controller the caller has not stopped yet) keeps Stop
+//     waiting for the HTTP server's 60 s shutdown timeout.
 //
 // Note that list-valued flags given again in ExtraAPIServerFlags append to
 // the values above (pflag semantics) rather than replace them.
@@ -46,6 +50,7 @@ func DefaultAPIServerFlags() []string {
 	return []string{
 		"--endpoint-reconciler-type=none",
 		"--disable-admission-plugins=ServiceAccount,TaintNodesByCondition",
+		"--shutdown-watch-termination-grace-period=2s",
 	}
 }
 
@@ -173,6 +178,9 @@ func (cp *ControlPlane) startAPIServer(ctx context.Context, extraFlags []string)
 	storageCfg := storagebackend.NewDefaultConfig(etcdStoragePrefix, nil)
 	storageCfg.Transport.ServerList = []string{cp.etcdURL}
 	flags := append(DefaultAPIServerFlags(), extraFlags...)
+	if err := validateAPIServerFlags(flags); err != nil {
+		return err
+	}
 
 	var (
 		server   kubeapiservertesting.TestServer

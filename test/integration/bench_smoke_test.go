@@ -50,8 +50,12 @@ func TestWebhookLoadSmoke(t *testing.T) {
 	}
 	before := shared.wh.Metrics.APIRequestCount()
 	for _, run := range []func() (loadgen.Result, error){
-		func() (loadgen.Result, error) { return loadgen.Closed(context.Background(), target, 2, 300*time.Millisecond) },
-		func() (loadgen.Result, error) { return loadgen.Open(context.Background(), target, 200, 300*time.Millisecond) },
+		func() (loadgen.Result, error) {
+			return loadgen.Closed(context.Background(), target, 2, 300*time.Millisecond)
+		},
+		func() (loadgen.Result, error) {
+			return loadgen.Open(context.Background(), target, 200, 300*time.Millisecond)
+		},
 	} {
 		r, err := run()
 		if err != nil {
