@@ -8,12 +8,10 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/sparkplane/sparkplane/pkg/apis/config/v1alpha1"
 	"github.com/sparkplane/sparkplane/pkg/controlplane"
-	"github.com/sparkplane/sparkplane/pkg/spark"
 	"github.com/sparkplane/sparkplane/pkg/sparksim"
 )
 
@@ -109,14 +107,4 @@ func getPod(t *testing.T, ns, name string) *corev1.Pod {
 		t.Fatalf("getting pod %s/%s: %v", ns, name, err)
 	}
 	return p
-}
-
-func appPods(t *testing.T, ns, appID string) []corev1.Pod {
-	t.Helper()
-	sel := labels.SelectorFromSet(labels.Set{spark.LabelAppSelector: appID}).String()
-	list, err := shared.cp.Client.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: sel})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return list.Items
 }

@@ -1,0 +1,43 @@
+# sparkplane — run `make help`.
+SHELL := /bin/bash
+GO ?= go
+STATICCHECK_VERSION ?= v0.8.2
+BIN := bin/sparkplane
+
+.PHONY: help demo build test unit lint fuzz bench k8s-replace clean
+
+help: ## List targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+demo: build ## Run the local multi-zone demo (no Docker, no cluster needed)
+	./$(BIN) demo
+
+build: ## Build bin/sparkplane
+	$(GO) build -o $(BIN) ./cmd/sparkplane
+
+test: lint ## Lint, then run every test (unit, fuzz seeds, integration on a real control plane)
+	$(GO) test -count=1 -timeout 30m ./...
+
+unit: ## Unit tests only (no control plane)
+	$(GO) test -count=1 ./pkg/apis/... ./pkg/spark/... ./pkg/placement/... ./pkg/audit/... ./pkg/webhook/...
+
+lint: ## gofmt, go vet, staticcheck
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+fuzz: ## Fuzz the decision core and the admission handler for 60s each
+	$(GO) test ./pkg/placement -run XXX -fuzz FuzzDecide -fuzztime 60s
+	$(GO) test ./pkg/webhook -run XXX -fuzz FuzzAdmissionBody -fuzztime 60s
+
+bench: ## Benchmarks: decision core (go test -bench) and webhook admissions over HTTPS
+	$(GO) test ./pkg/placement -run XXX -bench Decide -benchmem
+	$(GO) run ./bench webhook
+
+k8s-replace: ## Regenerate the k8s.io replace block: make k8s-replace VERSION=v1.36.3
+	./hack/update-k8s-replace.sh $(VERSION)
+	$(GO) mod tidy
+
+clean: ## Remove build output
+	rm -rf bin
