@@ -18,16 +18,25 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/klog/v2"
 
 	"github.com/sparkplane/sparkplane/bench/loadgen"
 	"github.com/sparkplane/sparkplane/pkg/apis/config/v1alpha1"
+	"github.com/sparkplane/sparkplane/pkg/cli"
 	"github.com/sparkplane/sparkplane/pkg/controlplane"
 	"github.com/sparkplane/sparkplane/pkg/sparksim"
-	"github.com/sparkplane/sparkplane/pkg/webhook"
 )
 
 func main() {
+	// The webhook under test runs in a child process of this binary, through
+	// the real CLI, as it runs in production: its own process and heap.
+	if len(os.Args) > 1 && os.Args[1] == childCommand {
+		root := cli.NewRootCommand()
+		root.SetArgs(os.Args[2:])
+		if err := root.Execute(); err != nil {
+			os.Exit(1)
+		}
+		return
+	}
 	if len(os.Args) < 2 || os.Args[1] != "webhook" {
 		fmt.Fprintln(os.Stderr, "usage: bench webhook [flags]   (run 'bench webhook -h' for flags)")
 		os.Exit(2)
@@ -81,16 +90,12 @@ func runWebhook(ctx context.Context, out io.Writer, d time.Duration, concurrency
 		return fmt.Errorf("creating driver: %w", err)
 	}
 
-	wh, url, ca, err := webhook.NewLocal(webhook.Options{Config: v1alpha1.Default(), RestConfig: cp.Config, Log: klog.NewKlogr()}, dir)
+	wh, err := startWebhookProcess(ctx, cp, dir, logs)
 	if err != nil {
 		return err
 	}
-	whCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	go func() { _ = wh.Run(whCtx) }()
-	if !wh.Cache.WaitForSync(ctx) {
-		return fmt.Errorf("webhook caches did not sync")
-	}
+	defer wh.stop()
+	url, ca := wh.url, wh.ca
 
 	target := loadgen.Target{URL: url, CABundle: ca}
 	for i := 1; i <= 200; i++ {
@@ -100,7 +105,7 @@ func runWebhook(ctx context.Context, out io.Writer, d time.Duration, concurrency
 		}
 		target.Bodies = append(target.Bodies, body)
 	}
-	fmt.Fprintf(out, "webhook at %s; executor AdmissionReview %d bytes; %s per row\n\n", url, len(target.Bodies[0]), d)
+	fmt.Fprintf(out, "webhook (separate process, pid %d) at %s; executor AdmissionReview %d bytes; %s per row\n\n", wh.cmd.Process.Pid, url, len(target.Bodies[0]), d)
 
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "load\trequests\tadmissions/s\tp50\tp99\tmax\terrors\tpatched\tAPI calls/admission\t")
@@ -109,19 +114,33 @@ func runWebhook(ctx context.Context, out io.Writer, d time.Duration, concurrency
 			r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond), r.Max.Round(time.Microsecond), r.Errors, r.Patched, float64(api)/float64(max(r.Requests, 1)))
 	}
 	for _, w := range workers {
-		before := wh.Metrics.APIRequestCount()
+		before, err := wh.apiRequests()
+		if err != nil {
+			return err
+		}
 		r, err := loadgen.Closed(ctx, target, w, d)
 		if err != nil {
 			return err
 		}
-		row(fmt.Sprintf("closed, %d workers", w), r, wh.Metrics.APIRequestCount()-before)
+		after, err := wh.apiRequests()
+		if err != nil {
+			return err
+		}
+		row(fmt.Sprintf("closed, %d workers", w), r, after-before)
 	}
-	before := wh.Metrics.APIRequestCount()
+	before, err := wh.apiRequests()
+	if err != nil {
+		return err
+	}
 	r, err := loadgen.Open(ctx, target, rate, d)
 	if err != nil {
 		return err
 	}
-	row(fmt.Sprintf("open, %d/s", rate), r, wh.Metrics.APIRequestCount()-before)
+	after, err := wh.apiRequests()
+	if err != nil {
+		return err
+	}
+	row(fmt.Sprintf("open, %d/s", rate), r, after-before)
 	defer fmt.Fprintf(out, "\nopen loop: latency counted from each request's send time; the sender ran at most %s behind schedule\n", r.DispatchLag.Round(time.Microsecond))
 	return tw.Flush()
 }
