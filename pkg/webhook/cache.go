@@ -60,7 +60,8 @@ func NewCache(client kubernetes.Interface, meta metadata.Interface, zoneLabel st
 	}
 	touch := func(any) { c.lastEvent.Store(time.Now().UnixNano()) }
 	if _, err := c.pods.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-		AddFunc: touch, UpdateFunc: func(_, o any) { touch(o) }, DeleteFunc: touch,
+		AddFunc: touch, UpdateFunc: func(_, o any) { touch(o) },
+		DeleteFunc: func(o any) { touch(o); c.forgetFinishedApp(o) },
 	}); err != nil {
 		return nil, fmt.Errorf("adding pod event handler: %w", err)
 	}
@@ -159,6 +160,20 @@ func (c *Cache) AppFallback(namespace, app string) string {
 // for it comes back through the informer.
 func (c *Cache) SetFallback(namespace, app, mark string) {
 	c.marks.Store(namespace+"/"+app, mark)
+}
+
+// forgetFinishedApp drops the in-memory mark of an app whose last pod is gone.
+func (c *Cache) forgetFinishedApp(obj any) {
+	if t, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+		obj = t.Obj
+	}
+	p, ok := obj.(*corev1.Pod)
+	if !ok || spark.AppID(p) == "" {
+		return
+	}
+	if len(c.appPods(p.Namespace, spark.AppID(p))) == 0 {
+		c.marks.Delete(p.Namespace + "/" + spark.AppID(p))
+	}
 }
 
 func (c *Cache) appPods(namespace, app string) []*corev1.Pod {

@@ -239,3 +239,19 @@ func TestPerAppOverrides(t *testing.T) {
 		t.Errorf("invalid driver annotation: err = %v", err)
 	}
 }
+
+// Executors without an ownerReference (the StatefulSet allocator, or a
+// submitter that strips it) find their driver by spark-app-selector.
+func TestDriverFoundByAppSelector(t *testing.T) {
+	ns := namespace(t)
+	nodes := createNodes(t, perZone(zones3, "8", "16")...)
+	d := startApp(t, sparksim.App{Namespace: ns, Name: "sts", Executors: 3, BatchDelay: 200 * time.Millisecond, ExecutorCPU: "500m",
+		ExecutorTemplate: func(p *corev1.Pod) { p.OwnerReferences = nil }})
+	drv := getPod(t, ns, d.Pod.Name)
+	zone := nodes[drv.Spec.NodeName].zone
+	for _, e := range waitExecutors(t, d, 3, time.Minute) {
+		if nodes[e.Spec.NodeName].zone != zone || !strings.Contains(e.Annotations[placement.AnnotationDecision], "(found by spark-app-selector)") {
+			t.Errorf("executor %s in %s (driver in %s): %q", e.Name, nodes[e.Spec.NodeName].zone, zone, e.Annotations[placement.AnnotationDecision])
+		}
+	}
+}
