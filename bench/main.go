@@ -109,38 +109,35 @@ func runWebhook(ctx context.Context, out io.Writer, d time.Duration, concurrency
 
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "load\trequests\tadmissions/s\tp50\tp99\tmax\terrors\tpatched\tAPI calls/admission\t")
-	row := func(name string, r loadgen.Result, api int64) {
-		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%s\t%d\t%d\t%.3f\t\n", name, r.Requests, r.Rate(),
-			r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond), r.Max.Round(time.Microsecond), r.Errors, r.Patched, float64(api)/float64(max(r.Requests, 1)))
-	}
-	for _, w := range workers {
+	// measure runs one load and prints its row, with the API requests the
+	// webhook process sent meanwhile.
+	measure := func(name string, load func() (loadgen.Result, error)) (loadgen.Result, error) {
 		before, err := wh.apiRequests()
 		if err != nil {
-			return err
+			return loadgen.Result{}, err
 		}
-		r, err := loadgen.Closed(ctx, target, w, d)
+		r, err := load()
 		if err != nil {
-			return err
+			return r, err
 		}
 		after, err := wh.apiRequests()
 		if err != nil {
+			return r, err
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%s\t%d\t%d\t%.3f\t\n", name, r.Requests, r.Rate(),
+			r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond), r.Max.Round(time.Microsecond), r.Errors, r.Patched,
+			float64(after-before)/float64(max(r.Requests, 1)))
+		return r, nil
+	}
+	for _, w := range workers {
+		if _, err := measure(fmt.Sprintf("closed, %d workers", w), func() (loadgen.Result, error) { return loadgen.Closed(ctx, target, w, d) }); err != nil {
 			return err
 		}
-		row(fmt.Sprintf("closed, %d workers", w), r, after-before)
 	}
-	before, err := wh.apiRequests()
+	r, err := measure(fmt.Sprintf("open, %d/s", rate), func() (loadgen.Result, error) { return loadgen.Open(ctx, target, rate, d) })
 	if err != nil {
 		return err
 	}
-	r, err := loadgen.Open(ctx, target, rate, d)
-	if err != nil {
-		return err
-	}
-	after, err := wh.apiRequests()
-	if err != nil {
-		return err
-	}
-	row(fmt.Sprintf("open, %d/s", rate), r, after-before)
 	defer fmt.Fprintf(out, "\nopen loop: latency counted from each request's send time; the sender ran at most %s behind schedule\n", r.DispatchLag.Round(time.Microsecond))
 	return tw.Flush()
 }

@@ -94,6 +94,8 @@ func fieldEnv(name, path string) corev1.EnvVar {
 // DriverPod returns the driver pod as spark-submit creates it in cluster mode.
 func DriverPod(app App) *corev1.Pod {
 	a := app.withDefaults()
+	vols, mounts := localAndConfVolumes(a, "spark-conf-volume-driver", "spark-drv-"+a.AppID[6:22]+"-conf-map",
+		[]corev1.KeyToPath{{Key: "spark.properties", Path: "spark.properties", Mode: ptr.To[int32](420)}})
 	p := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: a.prefix() + "-driver", Namespace: a.Namespace,
@@ -121,20 +123,10 @@ func DriverPod(app App) *corev1.Pod {
 					{Name: "SPARK_LOCAL_DIRS", Value: "/var/data/spark-" + a.AppID[6:14]},
 					{Name: "SPARK_CONF_DIR", Value: "/opt/spark/conf"},
 				},
-				Resources: resources(a.DriverCPU, a.DriverMemory),
-				VolumeMounts: []corev1.VolumeMount{
-					{Name: "spark-local-dir-1", MountPath: "/var/data/spark-" + a.AppID[6:14]},
-					{Name: "spark-conf-volume-driver", MountPath: "/opt/spark/conf"},
-				},
+				Resources:    resources(a.DriverCPU, a.DriverMemory),
+				VolumeMounts: mounts,
 			}},
-			Volumes: []corev1.Volume{
-				{Name: "spark-local-dir-1", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
-				{Name: "spark-conf-volume-driver", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
-					LocalObjectReference: corev1.LocalObjectReference{Name: "spark-drv-" + a.AppID[6:22] + "-conf-map"},
-					Items:                []corev1.KeyToPath{{Key: "spark.properties", Path: "spark.properties", Mode: ptr.To[int32](420)}},
-					DefaultMode:          ptr.To[int32](420),
-				}}},
-			},
+			Volumes: vols,
 		},
 	}
 	if a.DriverTemplate != nil {
@@ -148,6 +140,7 @@ func DriverPod(app App) *corev1.Pod {
 func ExecutorPod(app App, driver *corev1.Pod, id int) *corev1.Pod {
 	a := app.withDefaults()
 	name := fmt.Sprintf("%s-exec-%d", a.prefix(), id)
+	vols, mounts := localAndConfVolumes(a, "spark-conf-volume-exec", "spark-exec-"+a.AppID[6:22]+"-conf-map", nil)
 	driverURL := "spark://CoarseGrainedScheduler@" + a.prefix() + "-driver-svc." + a.Namespace + ".svc:7078"
 	p := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
@@ -181,19 +174,10 @@ func ExecutorPod(app App, driver *corev1.Pod, id int) *corev1.Pod {
 					{Name: "SPARK_JAVA_OPT_1", Value: "-Dspark.driver.blockManager.port=7079"},
 					{Name: "SPARK_LOCAL_DIRS", Value: "/var/data/spark-" + a.AppID[6:14]},
 				},
-				Resources: resources(a.ExecutorCPU, a.ExecutorMemory),
-				VolumeMounts: []corev1.VolumeMount{
-					{Name: "spark-local-dir-1", MountPath: "/var/data/spark-" + a.AppID[6:14]},
-					{Name: "spark-conf-volume-exec", MountPath: "/opt/spark/conf"},
-				},
+				Resources:    resources(a.ExecutorCPU, a.ExecutorMemory),
+				VolumeMounts: mounts,
 			}},
-			Volumes: []corev1.Volume{
-				{Name: "spark-local-dir-1", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
-				{Name: "spark-conf-volume-exec", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
-					LocalObjectReference: corev1.LocalObjectReference{Name: "spark-exec-" + a.AppID[6:22] + "-conf-map"},
-					DefaultMode:          ptr.To[int32](420),
-				}}},
-			},
+			Volumes: vols,
 		},
 	}
 	if driver != nil {
@@ -205,6 +189,20 @@ func ExecutorPod(app App, driver *corev1.Pod, id int) *corev1.Pod {
 		a.ExecutorTemplate(p)
 	}
 	return p
+}
+
+// localAndConfVolumes are the two volumes Spark mounts in every pod: a
+// local dir (emptyDir) and the conf ConfigMap.
+func localAndConfVolumes(a App, confVolume, confMap string, items []corev1.KeyToPath) ([]corev1.Volume, []corev1.VolumeMount) {
+	localDir := "/var/data/spark-" + a.AppID[6:14]
+	vols := []corev1.Volume{
+		{Name: "spark-local-dir-1", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+		{Name: confVolume, VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+			LocalObjectReference: corev1.LocalObjectReference{Name: confMap}, Items: items, DefaultMode: ptr.To[int32](420),
+		}}},
+	}
+	mounts := []corev1.VolumeMount{{Name: "spark-local-dir-1", MountPath: localDir}, {Name: confVolume, MountPath: "/opt/spark/conf"}}
+	return vols, mounts
 }
 
 func copyMap(m map[string]string) map[string]string {
