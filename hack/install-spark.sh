@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs Apache Spark from PyPI's pyspark (whose package ships the
+# spark-submit scripts and all jars, the Kubernetes ones included) into a
+# git-ignored cache, and prints SPARK_HOME. Idempotent: a second run only
+# prints. Needs python3 and Java 17 on the machine.
+#
+#   hack/install-spark.sh            # prints SPARK_HOME
+#   SPARK_VERSION=3.5.9 hack/install-spark.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+version="${SPARK_VERSION:-3.5.9}"
+cache="${SPARKPLANE_CACHE:-$PWD/.cache}/spark/${version}"
+venv="$cache/venv"
+marker="$cache/.installed"
+
+if [ ! -f "$marker" ]; then
+  command -v python3 >/dev/null || { echo "install-spark: python3 not found; install Python 3.9+" >&2; exit 1; }
+  echo "install-spark: installing pyspark==${version} into ${venv} (about 320 MB, once)" >&2
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "pyspark==${version}" >&2
+  touch "$marker"
+fi
+
+spark_home=$("$venv/bin/python" -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))')
+[ -x "$spark_home/bin/spark-submit" ] || { echo "install-spark: $spark_home/bin/spark-submit missing" >&2; exit 1; }
+ls "$spark_home"/jars/spark-kubernetes_*.jar >/dev/null 2>&1 || { echo "install-spark: no spark-kubernetes jar in $spark_home/jars" >&2; exit 1; }
+echo "$spark_home"
