@@ -4,7 +4,7 @@ GO ?= go
 STATICCHECK_VERSION ?= v0.8.2
 BIN := bin/sparkplane
 
-.PHONY: help demo build test unit lint fuzz bench k8s-replace clean
+.PHONY: help demo build test unit e2e spark lint fuzz bench k8s-replace clean
 
 help: ## List targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -20,6 +20,12 @@ test: lint ## Lint, then run every test (unit, fuzz seeds, integration on a real
 
 unit: ## Unit tests only (no control plane)
 	$(GO) test -count=1 ./pkg/apis/... ./pkg/spark/... ./pkg/placement/... ./pkg/audit/... ./pkg/webhook/...
+
+e2e: ## End-to-end tests only: real Spark on the local cluster (needs Java 17)
+	$(GO) test -count=1 -v -timeout 20m ./test/e2e/
+
+spark: ## Install Spark (PyPI pyspark) into .cache/ and print SPARK_HOME
+	./hack/install-spark.sh
 
 lint: ## gofmt, go vet, staticcheck
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

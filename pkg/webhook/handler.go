@@ -152,9 +152,9 @@ const maxBodyBytes = 8 << 20
 
 // AdmissionHandler serves AdmissionReview requests over HTTP. Malformed
 // bodies get an HTTP 400 with a message that says what is wrong; well-formed
-// reviews are passed to wh (controller-runtime's admission webhook, which
-// recovers panics and encodes patches).
-func AdmissionHandler(wh *admission.Webhook) http.Handler {
+// reviews go to h, whose response is completed (UID, encoded patch) by
+// controller-runtime. A panic in h becomes a 500 answer, not a dead server.
+func AdmissionHandler(h admission.Handler, log logr.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		review, status, err := readReview(r)
 		if err != nil {
@@ -163,9 +163,24 @@ func AdmissionHandler(wh *admission.Webhook) http.Handler {
 			})
 			return
 		}
-		resp := wh.Handle(r.Context(), admission.Request{AdmissionRequest: *review.Request})
+		req := admission.Request{AdmissionRequest: *review.Request}
+		resp := handle(r.Context(), h, req, log)
 		writeReview(w, http.StatusOK, review, &resp.AdmissionResponse)
 	})
+}
+
+func handle(ctx context.Context, h admission.Handler, req admission.Request, log logr.Logger) (resp admission.Response) {
+	defer func() {
+		if p := recover(); p != nil {
+			log.Error(fmt.Errorf("%v", p), "panic while admitting a pod; answering 500", "uid", req.UID)
+			resp = admission.Errored(http.StatusInternalServerError, fmt.Errorf("internal error: %v", p))
+		}
+	}()
+	resp = h.Handle(ctx, req)
+	if err := resp.Complete(req); err != nil {
+		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("encoding response: %w", err))
+	}
+	return resp
 }
 
 func readReview(r *http.Request) (*admissionv1.AdmissionReview, int, error) {

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -36,7 +37,7 @@ func (s staticLookup) AppFallback(string, string) string { return s.mark }
 
 func testHandler(l Lookup) http.Handler {
 	m := &Mutator{Config: v1alpha1.Default(), Lookup: l, Metrics: NewMetrics(func() float64 { return 0 }), Log: logr.Discard()}
-	return AdmissionHandler(&admission.Webhook{Handler: m})
+	return AdmissionHandler(m, logr.Discard())
 }
 
 func review(t testing.TB, rawPod string) []byte {
@@ -178,4 +179,16 @@ func FuzzAdmissionBody(f *testing.F) {
 		}
 		_, _ = io.Copy(io.Discard, rec.Body)
 	})
+}
+
+type panicking struct{}
+
+func (panicking) Handle(context.Context, admission.Request) admission.Response { panic("boom") }
+
+func TestPanicBecomes500(t *testing.T) {
+	h := AdmissionHandler(panicking{}, logr.Discard())
+	rec, out := post(h, review(t, `{"metadata":{"name":"e","labels":{"spark-role":"executor"}}}`), "application/json")
+	if rec.Code != 200 || out.Response == nil || out.Response.Allowed || out.Response.Result.Code != 500 || out.Response.UID != "u-1" {
+		t.Fatalf("%d %s", rec.Code, rec.Body.String())
+	}
 }

@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
 // Paths served on the secure port.
@@ -45,6 +47,9 @@ func NewServer(opts ServerOptions, mux *http.ServeMux, log logr.Logger) (*Server
 	if opts.CertFile == "" || opts.KeyFile == "" {
 		return nil, errors.New("--tls-cert-file and --tls-private-key-file are required: the API server only calls webhooks over HTTPS")
 	}
+	// The certwatcher logs through controller-runtime's process-global
+	// logger; without one it prints a warning with a stack trace.
+	ctrllog.SetLogger(klog.NewKlogr())
 	cw, err := certwatcher.New(opts.CertFile, opts.KeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("loading TLS certificate %s / key %s: %w", opts.CertFile, opts.KeyFile, err)

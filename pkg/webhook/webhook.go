@@ -17,7 +17,6 @@ import (
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
-	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/sparkplane/sparkplane/pkg/apis/config/v1alpha1"
 )
@@ -86,7 +85,7 @@ func New(opts Options) (*Webhook, error) {
 
 	mutator := &Mutator{Config: opts.Config, Lookup: cache, Metrics: w.Metrics, Log: opts.Log.WithName("mutator")}
 	mux := http.NewServeMux()
-	mux.Handle(PathMutate, AdmissionHandler(&admission.Webhook{Handler: mutator}))
+	mux.Handle(PathMutate, AdmissionHandler(mutator, opts.Log))
 	mux.HandleFunc(PathHealthz, func(rw http.ResponseWriter, _ *http.Request) { _, _ = rw.Write([]byte("ok")) })
 	mux.HandleFunc(PathReadyz, func(rw http.ResponseWriter, _ *http.Request) {
 		if !cache.HasSynced() {

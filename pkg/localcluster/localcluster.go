@@ -1,0 +1,331 @@
+// Package localcluster runs a real multi-zone Kubernetes cluster in one
+// process on this machine, with no Docker: embedded etcd, kube-apiserver,
+// a scheduler, the sparkplane webhook (registered with its CA bundle), and
+// virtual nodes in several zones whose process kubelets run Spark driver
+// and executor pods as real JVMs. It backs `sparkplane local up`, the demo
+// and the end-to-end tests.
+package localcluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"sync"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/sparkplane/sparkplane/pkg/apis/config/v1alpha1"
+	"github.com/sparkplane/sparkplane/pkg/controlplane"
+	"github.com/sparkplane/sparkplane/pkg/kubelet"
+	"github.com/sparkplane/sparkplane/pkg/placement"
+	"github.com/sparkplane/sparkplane/pkg/sparkdist"
+	"github.com/sparkplane/sparkplane/pkg/webhook"
+)
+
+// Kubelet modes.
+const (
+	// KubeletProcess runs the pods bound to each node as local processes.
+	KubeletProcess = "process"
+	// KubeletNone: nodes only; pods are bound and never run.
+	KubeletNone = "none"
+)
+
+// webhookName is the MutatingWebhookConfiguration the cluster registers.
+const webhookName = "sparkplane"
+
+// Options configure a local cluster.
+type Options struct {
+	// Dir holds the cluster's state: kubeconfig, node and pod directories,
+	// logs. It is emptied at start.
+	Dir string
+	// Zones, and per zone the number of on-demand and spot nodes.
+	Zones                        []string
+	OnDemandPerZone, SpotPerZone int
+	// NodeCPU and NodeMemory are each node's allocatable resources.
+	NodeCPU, NodeMemory string
+	// Kubelet is KubeletProcess or KubeletNone.
+	Kubelet string
+	// Webhook registers the sparkplane webhook at start.
+	Webhook bool
+	// Config configures the webhook (and the provider's node labels).
+	Config *v1alpha1.SparkplaneConfiguration
+	// LogWriter receives the components' logs.
+	LogWriter io.Writer
+	Log       logr.Logger
+}
+
+// Defaults returns options for three zones with one on-demand and two spot
+// nodes each, process kubelets and the webhook on.
+func Defaults(dir string) Options {
+	cfg := v1alpha1.Default()
+	return Options{
+		Dir: dir, Zones: []string{"zone-a", "zone-b", "zone-c"}, OnDemandPerZone: 1, SpotPerZone: 2,
+		NodeCPU: "4", NodeMemory: "16Gi", Kubelet: KubeletProcess, Webhook: true, Config: cfg,
+		LogWriter: io.Discard, Log: logr.Discard(),
+	}
+}
+
+// Node is a virtual node of the cluster.
+type Node struct {
+	Name     string
+	Zone     string
+	Capacity v1alpha1.CapacityType
+}
+
+// Cluster is a running local cluster.
+type Cluster struct {
+	CP         *controlplane.ControlPlane
+	Client     kubernetes.Interface
+	Webhook    *webhook.Webhook
+	Kubeconfig string
+	Spark      *sparkdist.Dist
+	opts       Options
+
+	webhookURL string
+	caBundle   []byte
+	ips        *kubelet.IPPool
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
+
+	mu       sync.Mutex
+	nodes    map[string]Node // live nodes
+	deleted  map[string]Node // nodes deleted (spot interruptions), for past runs' zones
+	kubelets map[string]context.CancelFunc
+}
+
+// Start brings the cluster up. ctx bounds start-up only; call Stop.
+func Start(ctx context.Context, opts Options) (_ *Cluster, retErr error) {
+	if err := validate(opts); err != nil {
+		return nil, err
+	}
+	if err := os.RemoveAll(opts.Dir); err != nil {
+		return nil, fmt.Errorf("cleaning %s: %w", opts.Dir, err)
+	}
+	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating %s: %w", opts.Dir, err)
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	c := &Cluster{opts: opts, cancel: cancel, ips: kubelet.NewIPPool(),
+		nodes: map[string]Node{}, deleted: map[string]Node{}, kubelets: map[string]context.CancelFunc{}, Kubeconfig: filepath.Join(opts.Dir, "kubeconfig")}
+	defer func() {
+		if retErr != nil {
+			c.Stop()
+		}
+	}()
+
+	if opts.Kubelet == KubeletProcess {
+		dist, err := sparkdist.Find(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("finding Spark for the process kubelet (use --kubelet none to run without it): %w", err)
+		}
+		c.Spark = dist
+	}
+	cp, err := controlplane.Start(ctx, controlplane.Options{Scheduler: true, LogWriter: opts.LogWriter})
+	if err != nil {
+		return nil, err
+	}
+	c.CP, c.Client = cp, cp.Client
+	if err := cp.WriteKubeconfig(c.Kubeconfig); err != nil {
+		return nil, err
+	}
+
+	wh, url, ca, err := webhook.NewLocal(webhook.Options{Config: opts.Config, RestConfig: cp.Config, Log: opts.Log.WithName("webhook")}, opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	c.Webhook, c.webhookURL, c.caBundle = wh, url, ca
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		if err := wh.Run(runCtx); err != nil {
+			opts.Log.Error(err, "webhook stopped")
+		}
+	}()
+	if opts.Webhook {
+		if err := c.EnableWebhook(ctx); err != nil {
+			return nil, err
+		}
+	}
+
+	for _, z := range opts.Zones {
+		for i := 0; i < opts.OnDemandPerZone; i++ {
+			if _, err := c.AddNode(ctx, z, v1alpha1.CapacityOnDemand); err != nil {
+				return nil, err
+			}
+		}
+		for i := 0; i < opts.SpotPerZone; i++ {
+			if _, err := c.AddNode(ctx, z, v1alpha1.CapacitySpot); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return c, nil
+}
+
+func validate(o Options) error {
+	switch {
+	case o.Dir == "":
+		return fmt.Errorf("a state directory is required")
+	case len(o.Zones) == 0:
+		return fmt.Errorf("--zones: at least one zone is required")
+	case o.OnDemandPerZone < 0 || o.SpotPerZone < 0 || o.OnDemandPerZone+o.SpotPerZone == 0:
+		return fmt.Errorf("--on-demand-per-zone and --spot-per-zone: at least one node per zone is required")
+	case o.Kubelet != KubeletProcess && o.Kubelet != KubeletNone:
+		return fmt.Errorf("--kubelet %q: use %q or %q", o.Kubelet, KubeletProcess, KubeletNone)
+	case o.Config == nil:
+		return fmt.Errorf("a webhook configuration is required")
+	}
+	seen := map[string]bool{}
+	for _, z := range o.Zones {
+		if z == "" || seen[z] {
+			return fmt.Errorf("--zones: zone names must be non-empty and distinct, got %q", o.Zones)
+		}
+		seen[z] = true
+	}
+	return nil
+}
+
+// EnableWebhook registers the sparkplane webhook with the API server and
+// waits until it mutates Spark pods.
+func (c *Cluster) EnableWebhook(ctx context.Context) error {
+	if err := c.CP.RegisterMutatingWebhook(ctx, webhookName, c.webhookURL, c.caBundle); err != nil {
+		return err
+	}
+	return c.CP.WaitForWebhook(ctx, func(p *corev1.Pod) bool { return p.Annotations[placement.AnnotationDecision] != "" })
+}
+
+// DisableWebhook removes the webhook registration; Spark pods are then
+// placed by the scheduler alone.
+func (c *Cluster) DisableWebhook(ctx context.Context) error {
+	err := c.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().Delete(ctx, webhookName, metav1.DeleteOptions{})
+	if err != nil {
+		return fmt.Errorf("removing webhook registration: %w", err)
+	}
+	return c.CP.WaitForWebhook(ctx, func(p *corev1.Pod) bool { return p.Annotations[placement.AnnotationDecision] == "" })
+}
+
+// AddNode creates a node in zone with capacity type t and, with process
+// kubelets, starts its kubelet.
+func (c *Cluster) AddNode(ctx context.Context, zone string, t v1alpha1.CapacityType) (string, error) {
+	return c.AddNodeWithCPU(ctx, zone, t, c.opts.NodeCPU)
+}
+
+// AddNodeWithCPU is AddNode with a node size of its own.
+func (c *Cluster) AddNodeWithCPU(ctx context.Context, zone string, t v1alpha1.CapacityType, cpu string) (string, error) {
+	c.mu.Lock()
+	n := 0
+	for _, nd := range c.nodes {
+		if nd.Zone == zone && nd.Capacity == t {
+			n++
+		}
+	}
+	name := fmt.Sprintf("%s-%s-%d", zone, t, n)
+	for c.nodes[name] != (Node{}) || c.deleted[name] != (Node{}) {
+		n++
+		name = fmt.Sprintf("%s-%s-%d", zone, t, n)
+	}
+	c.nodes[name] = Node{Name: name, Zone: zone, Capacity: t}
+	c.mu.Unlock()
+
+	spec := controlplane.NodeSpec{Name: name, Zone: zone, CPU: cpu, Memory: c.opts.NodeMemory,
+		Labels: c.opts.Config.Provider.NodeLabels(t)}
+	if t == v1alpha1.CapacitySpot && c.opts.Config.Provider.Preset == v1alpha1.ProviderAKS {
+		spec.Taints = []corev1.Taint{{Key: c.opts.Config.Provider.Label, Value: c.opts.Config.Provider.SpotValue, Effect: corev1.TaintEffectNoSchedule}}
+	}
+	if _, err := c.CP.CreateNode(ctx, spec); err != nil {
+		return "", err
+	}
+	if c.opts.Kubelet == KubeletProcess {
+		kctx, cancel := context.WithCancel(context.Background())
+		k := kubelet.New(kubelet.Options{
+			NodeName: name, Client: c.Client, Dir: c.NodeDir(name), IPs: c.ips, Spark: c.Spark,
+			Kubeconfig: c.Kubeconfig, Log: c.opts.Log.WithName("kubelet"),
+		})
+		c.mu.Lock()
+		c.kubelets[name] = cancel
+		c.mu.Unlock()
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			// ErrNodeDeleted is how a spot interruption ends a kubelet.
+			if err := k.Run(kctx); err != nil && !errors.Is(err, kubelet.ErrNodeDeleted) {
+				c.opts.Log.Error(err, "kubelet stopped", "node", name)
+			}
+		}()
+	}
+	return name, nil
+}
+
+// DeleteNode deletes a node, as a spot interruption does: its kubelet kills
+// and removes its pods.
+func (c *Cluster) DeleteNode(ctx context.Context, name string) error {
+	if err := c.Client.CoreV1().Nodes().Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
+		return fmt.Errorf("deleting node %s: %w", name, err)
+	}
+	c.mu.Lock()
+	c.deleted[name] = c.nodes[name]
+	delete(c.nodes, name)
+	c.mu.Unlock()
+	return nil
+}
+
+// AllNodes lists live and deleted nodes.
+func (c *Cluster) AllNodes() []Node {
+	out := c.Nodes()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, n := range c.deleted {
+		out = append(out, n)
+	}
+	return out
+}
+
+// Nodes lists the cluster's nodes, sorted by name.
+func (c *Cluster) Nodes() []Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]Node, 0, len(c.nodes))
+	for _, n := range c.nodes {
+		out = append(out, n)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// NodeDir is a node's working directory.
+func (c *Cluster) NodeDir(node string) string { return NodeDir(c.opts.Dir, node) }
+
+// NodeDir is a node's working directory under a cluster directory.
+func NodeDir(dir, node string) string { return filepath.Join(dir, "nodes", node) }
+
+// SparkSubmit returns a spark-submit command in cluster mode against this
+// cluster, in namespace.
+func (c *Cluster) SparkSubmit(ctx context.Context, namespace string, args []string) (*exec.Cmd, error) {
+	if c.Spark == nil {
+		return nil, fmt.Errorf("no Spark installation (the cluster runs with --kubelet none)")
+	}
+	return c.Spark.SubmitCommand(ctx, sparkdist.Cluster{APIServerURL: c.CP.Config.Host, Namespace: namespace, Kubeconfig: c.Kubeconfig}, args), nil
+}
+
+// Stop stops the kubelets (killing their processes), the webhook and the
+// control plane, in that order, and waits for them.
+func (c *Cluster) Stop() {
+	c.mu.Lock()
+	for _, cancel := range c.kubelets {
+		cancel()
+	}
+	c.mu.Unlock()
+	c.cancel()
+	c.wg.Wait()
+	if c.CP != nil {
+		c.CP.Stop()
+	}
+}
