@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"os"
 	"os/signal"
 	"path/filepath"
 	"syscall"
@@ -36,6 +37,12 @@ pods (shaped as Spark creates them) on the same kind of cluster.`,
 			if opts.Apps < 1 || opts.Executors < 1 {
 				return fmt.Errorf("--apps and --executors must be at least 1")
 			}
+			if opts.LogFile == "" {
+				opts.LogFile = filepath.Join(filepath.Clean(dir)+"-logs", "components.log")
+			}
+			if err := os.MkdirAll(filepath.Dir(opts.LogFile), 0o755); err != nil {
+				return fmt.Errorf("--log-file: %w", err)
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			if simulated {
@@ -50,6 +57,6 @@ pods (shaped as Spark creates them) on the same kind of cluster.`,
 	f.IntVar(&opts.Apps, "apps", opts.Apps, "With --simulated: Spark apps per run.")
 	f.IntVar(&opts.Executors, "executors", opts.Executors, "With --simulated: executors per app.")
 	f.Float64Var(&opts.TrafficGBPerExecutor, "traffic-gb-per-executor", opts.TrafficGBPerExecutor, "With --simulated: assumed traffic per executor per run, in GB, for the cost column.")
-	f.StringVar(&opts.LogFile, "log-file", filepath.Join("bin", "demo-components.log"), "Where the control plane's and webhook's logs go.")
+	f.StringVar(&opts.LogFile, "log-file", "", "Where the components' logs go (default: DIR-logs/components.log).")
 	return cmd
 }
