@@ -47,13 +47,9 @@ var zones = []string{"zone-a", "zone-b", "zone-c"}
 
 // Run runs the demo and writes progress and the result table to out.
 func Run(ctx context.Context, out io.Writer, opts Options) error {
-	start := time.Now()
-	step := func(format string, args ...any) {
-		fmt.Fprintf(out, "[%5.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
-	}
-	logs, err := os.Create(opts.LogFile)
+	step, logs, err := begin(out, opts.LogFile)
 	if err != nil {
-		return fmt.Errorf("creating log file: %w", err)
+		return err
 	}
 	defer logs.Close()
 	dir, err := os.MkdirTemp("", "sparkplane-demo-")
@@ -135,6 +131,20 @@ func Run(ctx context.Context, out io.Writer, opts Options) error {
 	fmt.Fprintf(out, "Spark pods are simulated (labels, owner references and batches as Spark creates them; no JVMs).\n")
 	fmt.Fprintf(out, "\nWhy an executor went where it went (annotation %s):\n  %s\n", placement.AnnotationDecision, results[len(results)-1].example)
 	return nil
+}
+
+// begin returns a progress printer (seconds since start, then the line)
+// and the components' log file.
+func begin(out io.Writer, logFile string) (func(format string, args ...any), *os.File, error) {
+	start := time.Now()
+	step := func(format string, args ...any) {
+		fmt.Fprintf(out, "[%5.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
+	}
+	logs, err := os.Create(logFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("creating log file: %w", err)
+	}
+	return step, logs, nil
 }
 
 func runApps(ctx context.Context, cp *controlplane.ControlPlane, cfg *v1alpha1.SparkplaneConfiguration, ns string, opts Options) (audit.Report, string, error) {

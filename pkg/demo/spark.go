@@ -61,13 +61,9 @@ type sparkResult struct {
 
 // RunSpark runs the demo on a local cluster with real Spark JVMs.
 func RunSpark(ctx context.Context, out io.Writer, opts SparkOptions) error {
-	start := time.Now()
-	step := func(format string, args ...any) {
-		fmt.Fprintf(out, "[%5.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
-	}
-	logs, err := os.Create(opts.LogFile)
+	step, logs, err := begin(out, opts.LogFile)
 	if err != nil {
-		return fmt.Errorf("creating log file: %w", err)
+		return err
 	}
 	defer logs.Close()
 

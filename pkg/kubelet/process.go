@@ -120,17 +120,7 @@ const (
 // innermost "Caused by:". A failed driver's log usually ends with a long
 // stack trace whose tail alone does not say what went wrong.
 func lastErrorLine(path string) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return ""
-	}
-	off := max(st.Size()-errorScanBytes, 0)
-	data, err := io.ReadAll(io.NewSectionReader(f, off, st.Size()-off))
+	data, _, err := readTail(path, errorScanBytes)
 	if err != nil {
 		return ""
 	}
@@ -147,20 +137,27 @@ func lastErrorLine(path string) string {
 	return strings.TrimSpace(last)
 }
 
-// logTail returns the last lines of a log file (at most logTailLines lines
-// and logTailBytes bytes).
-func logTail(path string) string {
+// readTail reads at most n bytes from the end of a file, and says where
+// they start.
+func readTail(path string, n int64) ([]byte, int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return ""
+		return nil, 0, err
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return ""
+		return nil, 0, err
 	}
-	off := max(st.Size()-logTailBytes, 0)
+	off := max(st.Size()-n, 0)
 	data, err := io.ReadAll(io.NewSectionReader(f, off, st.Size()-off))
+	return data, off, err
+}
+
+// logTail returns the last lines of a log file (at most logTailLines lines
+// and logTailBytes bytes).
+func logTail(path string) string {
+	data, off, err := readTail(path, logTailBytes)
 	if err != nil {
 		return ""
 	}
