@@ -66,9 +66,6 @@ SIGINT/SIGTERM; then it stops every process it started.`,
   sparkplane local spark-submit -- --name demo local:///path/to/job.py`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if scheduler != "default" {
-				return fmt.Errorf("--scheduler %q: only \"default\" exists so far (the sparkplane scheduler comes with its own release)", scheduler)
-			}
 			cfg, err := v1alpha1.Load(configFile)
 			if err != nil {
 				return err
@@ -84,7 +81,7 @@ SIGINT/SIGTERM; then it stops every process it started.`,
 			opts := localcluster.Defaults(*dir)
 			opts.Zones = splitList(zones)
 			opts.OnDemandPerZone, opts.SpotPerZone, opts.NodeCPU, opts.NodeMemory = onDemand, spot, cpu, memory
-			opts.Kubelet, opts.Webhook, opts.Config = kubelet, webhookOn, cfg
+			opts.Kubelet, opts.Webhook, opts.Config, opts.Scheduler = kubelet, webhookOn, cfg, scheduler
 			logPath := filepath.Join(*dir+"-logs", "components.log")
 			if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
 				return err
@@ -131,7 +128,7 @@ SIGINT/SIGTERM; then it stops every process it started.`,
 	f.StringVar(&preset, "provider", "", "Provider preset for capacity-type node labels: karpenter (default), eks, gke, aks. Overrides --config.")
 	f.StringVar(&kubelet, "kubelet", localcluster.KubeletProcess, "process: run pods as local processes (Spark as real JVMs); none: bind only.")
 	f.BoolVar(&webhookOn, "webhook", true, "Register the sparkplane webhook (--webhook=false to compare without it).")
-	f.StringVar(&scheduler, "scheduler", "default", "Scheduler: default (kube-scheduler).")
+	f.StringVar(&scheduler, "scheduler", localcluster.SchedulerDefault, "default: the stock kube-scheduler; sparkplane: kube-scheduler with sparkplane's gang scheduling and queues (the webhook points Spark pods at it).")
 	f.StringVar(&kubeconfig, "kubeconfig", "", "Also write the cluster's kubeconfig to this path.")
 	f.StringVar(&configFile, "config", "", "SparkplaneConfiguration file for the webhook (see 'sparkplane config print-defaults').")
 	return cmd

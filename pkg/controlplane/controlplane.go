@@ -102,7 +102,7 @@ type ControlPlane struct {
 	etcd       *embed.Etcd
 	etcdURL    string
 	apiServer  *kubeapiservertesting.TestServer
-	sched      *runningScheduler
+	sched      *RunningScheduler
 	stopOnce   sync.Once
 	stopErrMu  sync.Mutex
 	stopErrors []error
@@ -161,7 +161,7 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, retErr error) {
 	}
 
 	if opts.Scheduler {
-		cp.sched, err = startScheduler(ctx, cfg, cp.logger, opts.SchedulerOptions)
+		cp.sched, err = StartScheduler(ctx, cfg, cp.logger, opts.SchedulerOptions)
 		if err != nil {
 			return nil, fmt.Errorf("starting kube-scheduler: %w", err)
 		}
@@ -244,7 +244,7 @@ func (cp *ControlPlane) recordStopErr(err error) {
 func (cp *ControlPlane) stop() {
 	start := time.Now()
 	if cp.sched != nil {
-		cp.recordStopErr(cp.sched.stop())
+		cp.recordStopErr(cp.sched.Stop())
 	}
 	if cp.apiServer != nil && cp.apiServer.TearDownFn != nil {
 		runIsolated(cp.tb, cp.apiServer.TearDownFn)

@@ -25,8 +25,8 @@ import (
 // return after cancellation.
 const schedulerStopTimeout = 30 * time.Second
 
-// runningScheduler is an in-process kube-scheduler and what it needs.
-type runningScheduler struct {
+// RunningScheduler is an in-process kube-scheduler and what it needs.
+type RunningScheduler struct {
 	sched       *scheduler.Scheduler
 	cancel      context.CancelFunc
 	runDone     chan struct{}
@@ -51,10 +51,13 @@ func DefaultSchedulerConfiguration() (*schedulerconfig.KubeSchedulerConfiguratio
 	return cfg, nil
 }
 
-// startScheduler creates the scheduler, starts and syncs its informers and
-// runs it in a goroutine. The scheduler lives until stop; startCtx only
-// bounds the start-up.
-func startScheduler(startCtx context.Context, restCfg *rest.Config, logger logr.Logger, extra []scheduler.Option) (*runningScheduler, error) {
+// StartScheduler creates a kube-scheduler with the default configuration
+// plus extra options (which win: e.g. WithProfiles, an out-of-tree
+// registry), starts and syncs its informers and runs it in a goroutine. It
+// lives until Stop; startCtx only bounds the start-up. Start uses it for
+// Options.Scheduler; it is exported so a scheduler can also be stopped and
+// started again on its own (restart tests).
+func StartScheduler(startCtx context.Context, restCfg *rest.Config, logger logr.Logger, extra []scheduler.Option) (*RunningScheduler, error) {
 	cfg, err := DefaultSchedulerConfiguration()
 	if err != nil {
 		return nil, err
@@ -72,7 +75,7 @@ func startScheduler(startCtx context.Context, restCfg *rest.Config, logger logr.
 	}
 
 	ctx, cancel := context.WithCancel(klog.NewContext(context.Background(), klog.LoggerWithName(logger, "kube-scheduler")))
-	rs := &runningScheduler{
+	rs := &RunningScheduler{
 		cancel:      cancel,
 		runDone:     make(chan struct{}),
 		informers:   scheduler.NewInformerFactory(client, 0),
@@ -121,7 +124,7 @@ func startScheduler(startCtx context.Context, restCfg *rest.Config, logger logr.
 	return rs, nil
 }
 
-func waitForSchedulerSync(ctx context.Context, rs *runningScheduler) error {
+func waitForSchedulerSync(ctx context.Context, rs *RunningScheduler) error {
 	for typ, ok := range rs.informers.WaitForCacheSync(ctx.Done()) {
 		if !ok {
 			return fmt.Errorf("syncing scheduler informer for %v: %w", typ, context.Cause(ctx))
@@ -139,16 +142,19 @@ func waitForSchedulerSync(ctx context.Context, rs *runningScheduler) error {
 }
 
 // stopWithoutRun tears down a scheduler whose Run was never started.
-func (rs *runningScheduler) stopWithoutRun() {
+// Scheduler is the running kube-scheduler.
+func (rs *RunningScheduler) Scheduler() *scheduler.Scheduler { return rs.sched }
+
+func (rs *RunningScheduler) stopWithoutRun() {
 	rs.cancel()
 	rs.broadcaster.Shutdown()
 	rs.informers.Shutdown()
 	rs.dynInformer.Shutdown()
 }
 
-// stop cancels the scheduler, waits for Run to return, then stops the
+// Stop cancels the scheduler, waits for Run to return, then stops the
 // event broadcaster and waits for the informers to finish.
-func (rs *runningScheduler) stop() error {
+func (rs *RunningScheduler) Stop() error {
 	rs.cancel()
 	var err error
 	timer := time.NewTimer(schedulerStopTimeout)

@@ -26,6 +26,7 @@ import (
 	"github.com/sparkplane/sparkplane/pkg/controlplane"
 	"github.com/sparkplane/sparkplane/pkg/kubelet"
 	"github.com/sparkplane/sparkplane/pkg/placement"
+	"github.com/sparkplane/sparkplane/pkg/scheduler"
 	"github.com/sparkplane/sparkplane/pkg/sparkdist"
 	"github.com/sparkplane/sparkplane/pkg/webhook"
 )
@@ -36,6 +37,16 @@ const (
 	KubeletProcess = "process"
 	// KubeletNone: nodes only; pods are bound and never run.
 	KubeletNone = "none"
+)
+
+// Schedulers.
+const (
+	// SchedulerDefault is the stock kube-scheduler.
+	SchedulerDefault = "default"
+	// SchedulerSparkplane is kube-scheduler with sparkplane's SparkGang
+	// profile (and the default profile for other pods); the webhook then
+	// points Spark pods at it.
+	SchedulerSparkplane = "sparkplane"
 )
 
 // webhookName is the MutatingWebhookConfiguration the cluster registers.
@@ -53,6 +64,8 @@ type Options struct {
 	NodeCPU, NodeMemory string
 	// Kubelet is KubeletProcess or KubeletNone.
 	Kubelet string
+	// Scheduler is SchedulerDefault or SchedulerSparkplane.
+	Scheduler string
 	// Webhook registers the sparkplane webhook at start.
 	Webhook bool
 	// Config configures the webhook (and the provider's node labels).
@@ -68,7 +81,7 @@ func Defaults(dir string) Options {
 	cfg := v1alpha1.Default()
 	return Options{
 		Dir: dir, Zones: []string{"zone-a", "zone-b", "zone-c"}, OnDemandPerZone: 1, SpotPerZone: 2,
-		NodeCPU: "4", NodeMemory: "16Gi", Kubelet: KubeletProcess, Webhook: true, Config: cfg,
+		NodeCPU: "4", NodeMemory: "16Gi", Kubelet: KubeletProcess, Scheduler: SchedulerDefault, Webhook: true, Config: cfg,
 		LogWriter: io.Discard, Log: logr.Discard(),
 	}
 }
@@ -128,7 +141,18 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, retErr error) {
 		}
 		c.Spark = dist
 	}
-	cp, err := controlplane.Start(ctx, controlplane.Options{Scheduler: true, LogWriter: opts.LogWriter})
+	cpOpts := controlplane.Options{Scheduler: true, LogWriter: opts.LogWriter}
+	if opts.Scheduler == SchedulerSparkplane {
+		cfg := *opts.Config // the caller's configuration stays as it was
+		cfg.SchedulerName = scheduler.SchedulerName
+		opts.Config, c.opts.Config = &cfg, &cfg
+		sched, err := scheduler.SchedulerOptions(scheduler.Config{Args: &scheduler.SparkGangArgs{Placement: &cfg}, DefaultProfile: true})
+		if err != nil {
+			return nil, fmt.Errorf("configuring the sparkplane scheduler: %w", err)
+		}
+		cpOpts.SchedulerOptions = sched
+	}
+	cp, err := controlplane.Start(ctx, cpOpts)
 	if err != nil {
 		return nil, err
 	}
@@ -178,6 +202,8 @@ func validate(o Options) error {
 		return fmt.Errorf("--zones: at least one zone is required")
 	case o.OnDemandPerZone < 0 || o.SpotPerZone < 0 || o.OnDemandPerZone+o.SpotPerZone == 0:
 		return fmt.Errorf("--on-demand-per-zone and --spot-per-zone: at least one node per zone is required")
+	case o.Scheduler != SchedulerDefault && o.Scheduler != SchedulerSparkplane:
+		return fmt.Errorf("--scheduler %q: use %q or %q", o.Scheduler, SchedulerDefault, SchedulerSparkplane)
 	case o.Kubelet != KubeletProcess && o.Kubelet != KubeletNone:
 		return fmt.Errorf("--kubelet %q: use %q or %q", o.Kubelet, KubeletProcess, KubeletNone)
 	case o.Config == nil:

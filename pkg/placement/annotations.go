@@ -121,3 +121,26 @@ func (o overrides) merge(base overrides) overrides {
 	}
 	return o
 }
+
+// AppRules are the zone-pinning mode and capacity rules in force for an
+// app: the configuration, overridden by its driver's annotations (invalid
+// values ignored: the webhook reports them), with zone pinning relaxed to a
+// preference once the availability escape has marked the app. The scheduler
+// plans with the same rules the webhook enforces.
+func AppRules(cfg *v1alpha1.SparkplaneConfiguration, driverAnnotations map[string]string) (zone v1alpha1.Mode, driver, executor v1alpha1.CapacityRule) {
+	zone, driver, executor = cfg.ZonePinning.Mode, cfg.Driver, cfg.Executor
+	ov, _ := parseOverrides(driverAnnotations, "driver")
+	if ov.zone != nil {
+		zone = *ov.zone
+	}
+	if ov.driverCap != nil {
+		driver = *ov.driverCap
+	}
+	if ov.execCap != nil {
+		executor = *ov.execCap
+	}
+	if driverAnnotations[AnnotationZoneFallback] != "" && zone == v1alpha1.ModeRequired {
+		zone = v1alpha1.ModePreferred
+	}
+	return zone, driver, executor
+}

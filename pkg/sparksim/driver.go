@@ -7,6 +7,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -22,26 +23,32 @@ import (
 // once the previous batch has been seen, and replacing executors that are
 // deleted or fail, with fresh ids, as Spark's ExecutorPodsAllocator does.
 type Driver struct {
-	App    App
-	Pod    *corev1.Pod // nil in client mode
+	App App
+	// Pod is the driver pod once bound: set by Start before it returns;
+	// after Submit read it with DriverPod. Nil in client mode.
+	Pod    *corev1.Pod
 	client kubernetes.Interface
 
-	mu      sync.Mutex
-	nextID  int
-	err     error
-	cancel  context.CancelFunc
-	stopped chan struct{}
+	mu       sync.Mutex
+	nextID   int
+	err      error
+	cancel   context.CancelFunc
+	stopped  chan struct{}
+	done     chan struct{} // closed when the app has finished (App.Duration)
+	started  time.Time     // when the minimum executors were all bound
+	finished time.Time
 }
 
-// Start submits the app: it creates the driver pod (unless client mode),
-// waits until the scheduler binds it, then allocates executors in the
-// background until Stop.
+// Start submits the app: it creates the driver pod (unless client mode)
+// and its Spark conf ConfigMap, waits until the scheduler binds the driver,
+// then allocates executors in the background until Stop (or until the app
+// finishes, see App.Duration).
 func Start(ctx context.Context, client kubernetes.Interface, app App) (*Driver, error) {
-	d := &Driver{App: app.withDefaults(), client: client, nextID: 1, stopped: make(chan struct{})}
+	d := newDriver(client, app)
 	if !d.App.ClientMode {
-		pod, err := client.CoreV1().Pods(d.App.Namespace).Create(ctx, DriverPod(d.App), metav1.CreateOptions{})
+		pod, err := d.create(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("creating driver of %s: %w", d.App.Name, err)
+			return nil, err
 		}
 		if pod, err = WaitBound(ctx, client, pod.Namespace, pod.Name); err != nil {
 			return nil, fmt.Errorf("driver of %s: %w", d.App.Name, err)
@@ -52,6 +59,10 @@ func Start(ctx context.Context, client kubernetes.Interface, app App) (*Driver, 
 	d.cancel = cancel
 	go d.allocate(loopCtx)
 	return d, nil
+}
+
+func newDriver(client kubernetes.Interface, app App) *Driver {
+	return &Driver{App: app.withDefaults(), client: client, nextID: 1, stopped: make(chan struct{}), done: make(chan struct{})}
 }
 
 // WaitBound waits until the pod has a node.
@@ -73,13 +84,26 @@ func WaitBound(ctx context.Context, client kubernetes.Interface, namespace, name
 
 func (d *Driver) allocate(ctx context.Context) {
 	defer close(d.stopped)
+	if d.App.StartDelay > 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(d.App.StartDelay):
+		}
+	}
 	t := time.NewTicker(d.App.BatchDelay)
 	defer t.Stop()
 	for {
-		if err := d.step(ctx); err != nil && ctx.Err() == nil {
-			d.mu.Lock()
-			d.err = err
-			d.mu.Unlock()
+		err := d.step(ctx)
+		if err == nil && d.App.Duration > 0 {
+			var finished bool
+			finished, err = d.progress(ctx)
+			if finished {
+				return
+			}
+		}
+		if err != nil && ctx.Err() == nil {
+			d.setErr(err)
 		}
 		select {
 		case <-ctx.Done():
@@ -89,9 +113,21 @@ func (d *Driver) allocate(ctx context.Context) {
 	}
 }
 
+func (d *Driver) setErr(err error) {
+	d.mu.Lock()
+	d.err = err
+	d.mu.Unlock()
+}
+
 // step creates at most one batch, and only when every executor created so
 // far has been seen (Spark waits for its previous batch the same way).
 func (d *Driver) step(ctx context.Context) error {
+	d.mu.Lock()
+	driver := d.Pod
+	d.mu.Unlock()
+	if driver == nil && !d.App.ClientMode {
+		return nil // Submit: the driver is not bound yet, so it is not running
+	}
 	pods, err := d.ExecutorPods(ctx)
 	if err != nil {
 		return err
@@ -111,7 +147,7 @@ func (d *Driver) step(ctx context.Context) error {
 		id := d.nextID
 		d.nextID++
 		d.mu.Unlock()
-		if _, err := d.client.CoreV1().Pods(d.App.Namespace).Create(ctx, ExecutorPod(d.App, d.Pod, id), metav1.CreateOptions{}); err != nil {
+		if _, err := d.client.CoreV1().Pods(d.App.Namespace).Create(ctx, ExecutorPod(d.App, driver, id), metav1.CreateOptions{}); err != nil {
 			return fmt.Errorf("creating executor %d of %s: %w", id, d.App.Name, err)
 		}
 	}
@@ -157,6 +193,13 @@ func (d *Driver) Delete(ctx context.Context) error {
 		metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}, metav1.ListOptions{LabelSelector: sel})
 	if err != nil {
 		return fmt.Errorf("deleting pods of %s: %w", d.App.Name, err)
+	}
+	if !d.App.ClientMode {
+		// No garbage collector runs here to follow the ConfigMap's owner reference.
+		err := d.client.CoreV1().ConfigMaps(d.App.Namespace).Delete(ctx, d.App.ConfMapName(), metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("deleting conf ConfigMap of %s: %w", d.App.Name, err)
+		}
 	}
 	return nil
 }

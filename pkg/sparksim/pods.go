@@ -45,6 +45,18 @@ type App struct {
 	DriverTemplate, ExecutorTemplate func(*corev1.Pod)
 	// SchedulerName is spark.kubernetes.scheduler.name (empty: default).
 	SchedulerName string
+	// StartDelay is how long the driver takes from being bound to asking
+	// for its first executors (a real driver starts a JVM and a
+	// SparkContext first). Default 0.
+	StartDelay time.Duration
+	// Duration, when set, makes the app finish that long after its
+	// Executors executors are all bound: the driver stops allocating, then
+	// marks its executors and then itself Succeeded through the status
+	// subresource, as the kubelet would report them. Zero runs until Stop.
+	Duration time.Duration
+	// Properties are extra spark.properties entries of the driver's conf
+	// ConfigMap (see ConfMap); they win over the ones derived from App.
+	Properties map[string]string
 }
 
 func (a App) withDefaults() App {

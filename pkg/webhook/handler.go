@@ -13,6 +13,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/sparkplane/sparkplane/pkg/apis/config/v1alpha1"
@@ -33,13 +34,41 @@ type Mutator struct {
 	Lookup  Lookup
 	Metrics *Metrics
 	Log     logr.Logger
+	// CacheWait bounds how long an executor waits for the cache to show its
+	// driver bound (see driverOf); 0 disables waiting.
+	CacheWait time.Duration
+}
+
+// DefaultCacheWait is well inside the API server's webhook timeout.
+const DefaultCacheWait = 2 * time.Second
+
+// driverOf looks the executor's driver up in the cache. An executor whose
+// ownerReference names a driver pod exists only because that driver runs
+// (Spark creates executors from inside it), so a cache that shows the
+// driver missing or unbound is behind the API server: wait for it, briefly,
+// rather than fall back to the slower pod-affinity path. No API call.
+func (m *Mutator) driverOf(ctx context.Context, ns string, pod *corev1.Pod) (*placement.DriverInfo, string) {
+	drv, result := m.Lookup.Driver(ns, pod)
+	if m.CacheWait <= 0 || spark.DriverOwner(pod) == nil || (result != LookupNotFound && result != LookupNotBound && result != LookupNodeUnknown) {
+		return drv, result
+	}
+	err := wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, m.CacheWait, false, func(context.Context) (bool, error) {
+		drv, result = m.Lookup.Driver(ns, pod)
+		return result != LookupNotFound && result != LookupNotBound && result != LookupNodeUnknown, nil
+	})
+	outcome := "caught-up"
+	if err != nil {
+		outcome = "timed-out"
+	}
+	m.Metrics.CacheWaits.WithLabelValues(outcome).Inc()
+	return drv, result
 }
 
 var _ admission.Handler = &Mutator{}
 
 // Handle decides on one pod CREATE. Pods that are not Spark pods are
 // allowed with no patch at all.
-func (m *Mutator) Handle(_ context.Context, req admission.Request) admission.Response {
+func (m *Mutator) Handle(ctx context.Context, req admission.Request) admission.Response {
 	if req.Kind.Kind != "Pod" || req.Operation != admissionv1.Create || len(req.Object.Raw) == 0 {
 		return admission.Allowed("")
 	}
@@ -60,7 +89,7 @@ func (m *Mutator) Handle(_ context.Context, req admission.Request) admission.Res
 	}
 	in := placement.Input{Pod: pod, Config: m.Config}
 	if role == spark.RoleExecutor {
-		drv, result := m.Lookup.Driver(ns, pod)
+		drv, result := m.driverOf(ctx, ns, pod)
 		m.Metrics.DriverLookups.WithLabelValues(result).Inc()
 		in.Driver = drv
 		in.AppFallback = m.Lookup.AppFallback(ns, spark.AppID(pod))

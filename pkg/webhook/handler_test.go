@@ -8,7 +8,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
 	"github.com/go-logr/logr"
@@ -190,5 +192,60 @@ func TestPanicBecomes500(t *testing.T) {
 	rec, out := post(h, review(t, `{"metadata":{"name":"e","labels":{"spark-role":"executor"}}}`), "application/json")
 	if rec.Code != 200 || out.Response == nil || out.Response.Allowed || out.Response.Result.Code != 500 || out.Response.UID != "u-1" {
 		t.Fatalf("%d %s", rec.Code, rec.Body.String())
+	}
+}
+
+// lagging answers "not bound" a number of times before the bound driver, as
+// an informer that is behind the API server does.
+type lagging struct {
+	mu    sync.Mutex
+	stale int
+}
+
+func (l *lagging) Driver(string, *corev1.Pod) (*placement.DriverInfo, string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.stale > 0 {
+		l.stale--
+		return &placement.DriverInfo{Name: "d", Via: "ownerReference"}, LookupNotBound
+	}
+	return &placement.DriverInfo{Name: "d", Via: "ownerReference", NodeName: "n", Zone: "zone-b"}, LookupOwner
+}
+func (l *lagging) AppFallback(string, string) string { return "" }
+
+func TestExecutorWaitsForALaggingCache(t *testing.T) {
+	withOwner := `{"metadata":{"name":"e","labels":{"spark-role":"executor","spark-app-selector":"a"},` +
+		`"ownerReferences":[{"apiVersion":"v1","kind":"Pod","name":"d","uid":"1","controller":true}]},"spec":{"containers":[{"name":"c"}]}}`
+	noOwner := `{"metadata":{"name":"e","labels":{"spark-role":"executor","spark-app-selector":"a"}},"spec":{"containers":[{"name":"c"}]}}`
+	tests := []struct {
+		name, pod string
+		stale     int
+		wait      time.Duration
+		wantZone  string // "" means the pod-affinity fallback
+	}{
+		{"catches up", withOwner, 3, time.Second, "zone-b"},
+		{"gives up after the wait", withOwner, 1 << 30, 100 * time.Millisecond, ""},
+		{"client mode does not wait", noOwner, 3, time.Second, ""},
+		{"waiting disabled", withOwner, 3, 0, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := &Mutator{Config: v1alpha1.Default(), Lookup: &lagging{stale: tt.stale}, Metrics: NewMetrics(func() float64 { return 0 }),
+				Log: logr.Discard(), CacheWait: tt.wait}
+			_, out := post(AdmissionHandler(m, logr.Discard()), review(t, tt.pod), "application/json")
+			patch, err := jsonpatch.DecodePatch(out.Response.Patch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			patched, err := patch.Apply([]byte(tt.pod))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var pod corev1.Pod
+			_ = json.Unmarshal(patched, &pod)
+			if got := pod.Annotations[placement.AnnotationZone]; got != tt.wantZone {
+				t.Errorf("zone %q, want %q (%s)", got, tt.wantZone, pod.Annotations[placement.AnnotationDecision])
+			}
+		})
 	}
 }

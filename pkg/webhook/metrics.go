@@ -19,6 +19,7 @@ type Metrics struct {
 	ZoneDecisions    *prometheus.CounterVec
 	Fallbacks        *prometheus.CounterVec
 	DriverLookups    *prometheus.CounterVec
+	CacheWaits       *prometheus.CounterVec
 	EscapeEvictions  prometheus.Counter
 	EscapeApps       prometheus.Counter
 	APIRequests      *prometheus.CounterVec
@@ -51,6 +52,10 @@ func NewMetrics(cacheAge func() float64) *Metrics {
 			Name: "sparkplane_webhook_driver_lookups_total",
 			Help: "Driver lookups from the informer cache for executors, by result: owner-reference, app-selector, not-found, not-bound, node-unknown.",
 		}, []string{"result"}),
+		CacheWaits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sparkplane_webhook_cache_waits_total",
+			Help: "Executors whose driver the cache did not yet show bound, by outcome: caught-up (the informer delivered it in time) or timed-out.",
+		}, []string{"outcome"}),
 		EscapeEvictions: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sparkplane_webhook_escape_evictions_total",
 			Help: "Executors deleted by the availability escape after staying unschedulable in their driver's zone.",
@@ -64,7 +69,7 @@ func NewMetrics(cacheAge func() float64) *Metrics {
 			Help: "Requests the webhook sent to the Kubernetes API, by method (informer lists and watches, escape patches and deletes, events).",
 		}, []string{"method"}),
 	}
-	m.Registry.MustRegister(m.Admissions, m.DecisionLatency, m.ZoneDecisions, m.Fallbacks, m.DriverLookups,
+	m.Registry.MustRegister(m.Admissions, m.DecisionLatency, m.ZoneDecisions, m.Fallbacks, m.DriverLookups, m.CacheWaits,
 		m.EscapeEvictions, m.EscapeApps, m.APIRequests,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "sparkplane_webhook_cache_last_event_age_seconds",

@@ -83,7 +83,7 @@ func New(opts Options) (*Webhook, error) {
 		w.events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
 	}
 
-	mutator := &Mutator{Config: opts.Config, Lookup: cache, Metrics: w.Metrics, Log: opts.Log.WithName("mutator")}
+	mutator := &Mutator{Config: opts.Config, Lookup: cache, Metrics: w.Metrics, Log: opts.Log.WithName("mutator"), CacheWait: DefaultCacheWait}
 	mux := http.NewServeMux()
 	mux.Handle(PathMutate, AdmissionHandler(mutator, opts.Log))
 	mux.HandleFunc(PathHealthz, func(rw http.ResponseWriter, _ *http.Request) { _, _ = rw.Write([]byte("ok")) })

@@ -1,0 +1,129 @@
+package scheduler
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	v1helper "k8s.io/component-helpers/scheduling/corev1"
+	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
+	"k8s.io/klog/v2"
+	fwk "k8s.io/kube-scheduler/framework"
+
+	"github.com/sparkplane/sparkplane/pkg/gang"
+	"github.com/sparkplane/sparkplane/pkg/placement"
+)
+
+// heldRoom is what reservations of other apps hold on one node.
+type heldRoom struct {
+	room  gang.Resources
+	slots int
+}
+
+// heldExcept sums the slots still held per node by every app but except.
+func (p *SparkGang) heldExcept(except gang.AppKey) map[string]heldRoom {
+	out := map[string]heldRoom{}
+	for _, h := range p.ledger.All() {
+		if h.App == except {
+			continue
+		}
+		for node, k := range h.Remaining {
+			r := out[node]
+			r.room = r.room.Add(h.Slot.Times(k))
+			r.slots += k
+			out[node] = r
+		}
+	}
+	return out
+}
+
+func noScheduleTaints(t *corev1.Taint) bool {
+	return t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute
+}
+
+// snapshot is the cluster as the gang decisions see it, from the
+// framework's node snapshot of this cycle (pods bound or assumed by any
+// scheduler, without reservations). Per node it says whether the driver
+// may run there apart from resources (its taints, the driver's node
+// selector and required affinity, cordoning) and whether executors may:
+// their node selector from the Spark conf, and taints they are expected to
+// tolerate (the driver's tolerations and the provider's spot tolerations;
+// executor pod templates are not visible before the executors exist).
+func (p *SparkGang) snapshot(logger klog.Logger, nodes []fwk.NodeInfo, driver *corev1.Pod, execSelector map[string]string) gang.Snapshot {
+	cfg := p.args.Placement
+	driverAffinity := nodeaffinity.GetRequiredNodeAffinity(driver)
+	execTolerations := append(append([]corev1.Toleration(nil), driver.Spec.Tolerations...), cfg.Provider.SpotTolerations...)
+	var execSel labels.Selector
+	if len(execSelector) > 0 {
+		execSel = labels.SelectorFromSet(execSelector)
+	}
+	out := gang.Snapshot{Nodes: make([]gang.Node, 0, len(nodes))}
+	for _, ni := range nodes {
+		n := ni.Node()
+		if n == nil {
+			continue
+		}
+		g := gang.NodeFromAPI(n, cfg)
+		used := ni.GetRequested()
+		g.Requested = gang.Resources{MilliCPU: used.GetMilliCPU(), Memory: used.GetMemory()}
+		g.Pods = len(ni.GetPods())
+		g.MaxPods = ni.GetAllocatable().GetAllowedPodNumber()
+		g.Empty = onlyDaemonSets(ni.GetPods())
+		if g.NoDriver == "" {
+			if ok, err := driverAffinity.Match(n); err != nil || !ok {
+				g.NoDriver = "the driver's node selector or required affinity does not match"
+			} else if t, untolerated := v1helper.FindMatchingUntoleratedTaint(logger, n.Spec.Taints, driver.Spec.Tolerations, noScheduleTaints, false); untolerated {
+				g.NoDriver = "the driver does not tolerate taint " + t.ToString()
+			}
+		}
+		if g.NoExecutor == "" {
+			if execSel != nil && !execSel.Matches(labels.Set(n.Labels)) {
+				g.NoExecutor = "the executors' node selector (" + execSel.String() + ") does not match"
+			} else if t, untolerated := v1helper.FindMatchingUntoleratedTaint(logger, n.Spec.Taints, execTolerations, noScheduleTaints, false); untolerated {
+				g.NoExecutor = "executors are not expected to tolerate taint " + t.ToString()
+			}
+		}
+		out.Nodes = append(out.Nodes, g)
+	}
+	return out
+}
+
+// onlyDaemonSets reports whether no pods but DaemonSet pods run on a node,
+// so that an autoscaler could remove it.
+func onlyDaemonSets(pods []fwk.PodInfo) bool {
+	for _, pi := range pods {
+		owned := false
+		for _, ref := range pi.GetPod().OwnerReferences {
+			if ref.Controller != nil && *ref.Controller && ref.Kind == "DaemonSet" {
+				owned = true
+			}
+		}
+		if !owned {
+			return false
+		}
+	}
+	return true
+}
+
+// withDriver returns a copy of snap with the driver's request counted on node.
+func withDriver(snap gang.Snapshot, node string, req gang.Resources) gang.Snapshot {
+	out := gang.Snapshot{Nodes: append([]gang.Node(nil), snap.Nodes...)}
+	for i := range out.Nodes {
+		if n := &out.Nodes[i]; n.Name == node {
+			n.Requested = n.Requested.Add(req)
+			n.Pods++
+			n.Empty = false
+		}
+	}
+	return out
+}
+
+// policyFor is the policy of one app: the rules the webhook enforces for it
+// (configuration, per-app overrides on its driver, availability escape; see
+// placement.AppRules) with this scheduler's head-of-line wait.
+func (p *SparkGang) policyFor(a *app) gang.Policy {
+	pol := p.policy
+	if a.driver == nil {
+		return pol
+	}
+	pol.Zone, pol.Driver, pol.Executor = placement.AppRules(p.args.Placement, a.driver.Annotations)
+	return pol
+}

@@ -1,0 +1,68 @@
+// Package scheduler_test runs the sparkplane scheduler (kube-scheduler with
+// the SparkGang plugin, in-process) against a real etcd and kube-apiserver
+// started once for the package, with simulated Spark apps that create
+// executors only once their driver is bound and finish after a set time.
+// Each test starts its own scheduler (with its own plugin args) and stops
+// it at the end, so at most one scheduler runs at a time.
+package scheduler_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sparkplane/sparkplane/pkg/controlplane"
+	"github.com/sparkplane/sparkplane/pkg/scheduler"
+)
+
+type env struct {
+	cp       *controlplane.ControlPlane
+	metrics  *scheduler.Metrics
+	registry *prometheus.Registry
+	logFile  string
+}
+
+var shared *env
+
+func TestMain(m *testing.M) {
+	code, err := run(m)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "scheduler integration setup:", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+func run(m *testing.M) (int, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	logPath := filepath.Join(os.TempDir(), "sparkplane-scheduler-integration.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return 1, err
+	}
+	defer logFile.Close()
+
+	start := time.Now()
+	// No scheduler here: each test starts the sparkplane scheduler itself.
+	cp, err := controlplane.Start(ctx, controlplane.Options{LogWriter: logFile, LogVerbosity: 2})
+	if err != nil {
+		return 1, fmt.Errorf("starting control plane (logs in %s): %w", logPath, err)
+	}
+	defer cp.Stop()
+	reg := prometheus.NewRegistry()
+	metrics := scheduler.NewMetrics()
+	if err := metrics.Register(reg); err != nil {
+		return 1, err
+	}
+	fmt.Printf("control plane ready in %s (component logs: %s)\n", time.Since(start).Round(time.Millisecond), logPath)
+	shared = &env{cp: cp, metrics: metrics, registry: reg, logFile: logPath}
+	return m.Run(), nil
+}
