@@ -14,6 +14,12 @@ cache="${SPARKPLANE_CACHE:-$PWD/.cache}/spark/${version}"
 venv="$cache/venv"
 marker="$cache/.installed"
 
+# Test packages run in parallel and may all ask at once: one installs, the
+# others wait for it.
+mkdir -p "$cache"
+exec 9>"$cache/.lock"
+flock 9
+
 if [ ! -f "$marker" ]; then
   command -v python3 >/dev/null || { echo "install-spark: python3 not found; install Python 3.9+" >&2; exit 1; }
   echo "install-spark: installing pyspark==${version} into ${venv} (about 320 MB, once)" >&2
