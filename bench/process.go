@@ -88,8 +88,9 @@ func startWebhookProcess(ctx context.Context, cp *controlplane.ControlPlane, dir
 	}
 }
 
-// apiRequests reads sparkplane_kube_api_requests_total (all methods) from
-// the process's /metrics.
+// apiRequests reads sparkplane_kube_api_requests_total from the process's
+// /metrics, informer watches aside (long-lived streams client-go re-opens on
+// its own schedule).
 func (w *webhookProcess) apiRequests() (int64, error) {
 	resp, err := w.client.Get(w.base + webhook.PathMetrics)
 	if err != nil {
@@ -100,7 +101,7 @@ func (w *webhookProcess) apiRequests() (int64, error) {
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.HasPrefix(line, "sparkplane_kube_api_requests_total{") {
+		if !strings.HasPrefix(line, "sparkplane_kube_api_requests_total{") || strings.Contains(line, `method="WATCH"`) {
 			continue
 		}
 		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
