@@ -117,3 +117,27 @@ func (cp *ControlPlane) CreateNode(ctx context.Context, spec NodeSpec) (*corev1.
 	}
 	return updated, nil
 }
+
+// TB is the part of testing.TB that Namespace needs.
+type TB interface {
+	Helper()
+	Fatalf(format string, args ...any)
+	Cleanup(func())
+}
+
+// Namespace creates a namespace for one test and, at cleanup, force-deletes
+// its pods: with no kubelet, a graceful deletion of a bound pod would never
+// be confirmed.
+func (cp *ControlPlane) Namespace(t TB) string {
+	t.Helper()
+	ctx := context.Background()
+	ns, err := cp.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "t-"}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("creating namespace: %v", err)
+	}
+	t.Cleanup(func() {
+		zero := int64(0)
+		_ = cp.Client.CoreV1().Pods(ns.Name).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: &zero}, metav1.ListOptions{})
+	})
+	return ns.Name
+}

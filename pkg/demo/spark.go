@@ -1,7 +1,6 @@
 package demo
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -178,26 +177,16 @@ func formatCounts(m map[string]int) string {
 	return strings.Join(parts, " ")
 }
 
-// jobResult finds the job's RESULT line in the driver's log.
+// jobResult says whether the job's answer was right, from its driver's log.
 func jobResult(dir, namespace, driver string) string {
-	path, err := localcluster.LogFile(dir, namespace, driver)
-	if err != nil {
+	line, err := localcluster.ResultLine(dir, namespace, driver)
+	switch {
+	case err != nil:
 		return "no driver log"
+	case line == "":
+		return "no RESULT line"
+	case strings.HasSuffix(line, "ok=True"):
+		return "correct"
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return "no driver log"
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		if line := sc.Text(); strings.HasPrefix(line, "RESULT ") {
-			if strings.HasSuffix(line, "ok=True") {
-				return "correct"
-			}
-			return "WRONG: " + strings.TrimPrefix(line, "RESULT ")
-		}
-	}
-	return "no RESULT line"
+	return "WRONG: " + strings.TrimPrefix(line, "RESULT ")
 }

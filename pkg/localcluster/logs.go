@@ -1,9 +1,12 @@
 package localcluster
 
 import (
+	"bufio"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/sparkplane/sparkplane/pkg/kubelet"
 )
@@ -21,4 +24,26 @@ func LogFile(dir, namespace, pod string) (string, error) {
 	}
 	sort.Strings(matches)
 	return matches[len(matches)-1], nil
+}
+
+// ResultLine is the "RESULT ..." line the shuffle job (jobs/shuffle.py)
+// prints, from the log of the driver pod that ran it; "" if there is none.
+func ResultLine(dir, namespace, driver string) (string, error) {
+	path, err := LogFile(dir, namespace, driver)
+	if err != nil {
+		return "", err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("opening driver log: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if line := sc.Text(); strings.HasPrefix(line, "RESULT ") {
+			return line, nil
+		}
+	}
+	return "", sc.Err()
 }

@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -60,35 +58,17 @@ func runJob(t *testing.T, ns string, args []string, during func(ctx context.Cont
 	return run, out.String()
 }
 
-// resultLine is the job's RESULT line from a log file.
-func resultLine(t *testing.T, path string) string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatalf("opening log: %v", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		if strings.HasPrefix(sc.Text(), "RESULT ") {
-			return sc.Text()
-		}
-	}
-	return ""
-}
-
 func requireCorrect(t *testing.T, ns string, run *localcluster.Run) {
 	t.Helper()
 	if run.Driver == nil {
 		t.Fatal("no driver pod seen")
 	}
-	path, err := localcluster.LogFile(clusterDir(), ns, run.Driver.Name)
+	line, err := localcluster.ResultLine(clusterDir(), ns, run.Driver.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if line := resultLine(t, path); !strings.HasSuffix(line, "ok=True") {
-		t.Fatalf("job answer: %q (driver log %s)", line, path)
+	if !strings.HasSuffix(line, "ok=True") {
+		t.Fatalf("job answer: %q (sparkplane local logs --dir %s -n %s %s)", line, clusterDir(), ns, run.Driver.Name)
 	}
 	if run.Driver.Phase != "Succeeded" {
 		t.Errorf("driver phase %s", run.Driver.Phase)

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
 
 	"github.com/sparkplane/sparkplane/pkg/apis/config/v1alpha1"
@@ -98,19 +97,5 @@ func run(m *testing.M) (int, error) {
 	return m.Run(), nil
 }
 
-// namespace creates a namespace for one test and, at cleanup, force-deletes
-// its pods (no kubelet would ever confirm a graceful deletion).
-func namespace(t *testing.T) string {
-	t.Helper()
-	ctx := context.Background()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "t-"}}
-	ns, err := shared.cp.Client.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("creating namespace: %v", err)
-	}
-	t.Cleanup(func() {
-		zero := int64(0)
-		_ = shared.cp.Client.CoreV1().Pods(ns.Name).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: &zero}, metav1.ListOptions{})
-	})
-	return ns.Name
-}
+// namespace is a namespace of the test's own (see ControlPlane.Namespace).
+func namespace(t *testing.T) string { return shared.cp.Namespace(t) }

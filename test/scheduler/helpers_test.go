@@ -15,7 +15,6 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
-	"k8s.io/utils/ptr"
 
 	"github.com/sparkplane/sparkplane/pkg/apis/config/v1alpha1"
 	"github.com/sparkplane/sparkplane/pkg/controlplane"
@@ -24,22 +23,8 @@ import (
 	"github.com/sparkplane/sparkplane/pkg/sparksim"
 )
 
-// namespace creates a namespace for one test (its name is also the
-// default queue of its apps) and, at cleanup, force-deletes its pods (no
-// kubelet would ever confirm a graceful deletion).
-func namespace(t *testing.T) string {
-	t.Helper()
-	ctx := context.Background()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "t-"}}
-	ns, err := shared.cp.Client.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("creating namespace: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = shared.cp.Client.CoreV1().Pods(ns.Name).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}, metav1.ListOptions{})
-	})
-	return ns.Name
-}
+// namespace is a namespace of the test's own (see ControlPlane.Namespace).
+func namespace(t *testing.T) string { return shared.cp.Namespace(t) }
 
 // node is one virtual node of a test's layout; memory is plentiful, so
 // cpu decides what fits.

@@ -1,7 +1,6 @@
-package scheduler
+package scheduler_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
@@ -70,7 +69,7 @@ func TestRealSparkJobsContend(t *testing.T) {
 			t.Errorf("job %d: driver %+v", i, r.Driver)
 			continue
 		}
-		if got := result(t, opts.Dir, fmt.Sprintf("job-%d", i), r.Driver.Name); !strings.HasSuffix(got, "ok=True") {
+		if got, err := localcluster.ResultLine(opts.Dir, fmt.Sprintf("job-%d", i), r.Driver.Name); err != nil || !strings.HasSuffix(got, "ok=True") {
 			t.Errorf("job %d: result %q", i, got)
 		}
 		if r.Driver.Annotations["sparkplane.io/decision"] == "" {
@@ -82,25 +81,4 @@ func TestRealSparkJobsContend(t *testing.T) {
 			}
 		}
 	}
-}
-
-func result(t *testing.T, dir, ns, driver string) string {
-	t.Helper()
-	path, err := localcluster.LogFile(dir, ns, driver)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		if strings.HasPrefix(sc.Text(), "RESULT ") {
-			return sc.Text()
-		}
-	}
-	return ""
 }
