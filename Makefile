@@ -37,9 +37,11 @@ fuzz: ## Fuzz the decision core and the admission handler for 60s each
 	$(GO) test ./pkg/placement -run XXX -fuzz FuzzDecide -fuzztime 60s
 	$(GO) test ./pkg/webhook -run XXX -fuzz FuzzAdmissionBody -fuzztime 60s
 
-bench: ## Benchmarks: decision core (go test -bench) and webhook admissions over HTTPS
+bench: ## Benchmarks: decision core, webhook admissions, placement throughput by strategy, deadlock scenario
 	$(GO) test ./pkg/placement -run XXX -bench Decide -benchmem
 	$(GO) run ./bench webhook
+	$(GO) run ./bench placement -nodes 500,1000 -pods 1000
+	$(GO) run ./bench deadlock -apps 100 -nodes 50
 
 k8s-replace: ## Regenerate the k8s.io replace block: make k8s-replace VERSION=v1.36.3
 	./hack/update-k8s-replace.sh $(VERSION)

@@ -3,6 +3,8 @@
 // tests keeps it from rotting.
 //
 //	go run ./bench webhook [-duration 5s] [-concurrency 1,4,16,64] [-rate 1000]
+//	go run ./bench placement [-nodes 500,1000] [-pods 1000] [-executors 20] [-strategies a,b,c,d,e,a,d+]
+//	go run ./bench deadlock [-apps 100] [-nodes 50] [-duration 20s]
 package main
 
 import (
@@ -37,9 +39,19 @@ func main() {
 		}
 		return
 	}
-	if len(os.Args) < 2 || os.Args[1] != "webhook" {
-		fmt.Fprintln(os.Stderr, "usage: bench webhook [flags]   (run 'bench webhook -h' for flags)")
-		os.Exit(2)
+	if len(os.Args) < 2 {
+		usage()
+	}
+	switch os.Args[1] {
+	case "webhook":
+	case "placement":
+		mainPlacement(os.Args[2:])
+		return
+	case "deadlock":
+		mainDeadlock(os.Args[2:])
+		return
+	default:
+		usage()
 	}
 	fs := flag.NewFlagSet("webhook", flag.ExitOnError)
 	duration := fs.Duration("duration", 5*time.Second, "length of each measurement")
@@ -50,6 +62,11 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: bench webhook|placement|deadlock [flags]   (run 'bench <command> -h' for flags)")
+	os.Exit(2)
 }
 
 func runWebhook(ctx context.Context, out io.Writer, d time.Duration, concurrency string, rate int) error {

@@ -1,0 +1,288 @@
+// Package deadlock measures the over-subscribed cluster of the scheduler
+// tests at a larger scale: many Spark apps (a 1-cpu driver and 1-cpu
+// executors, simulated drivers that finish a set time after all their
+// executors run) submitted at once to a cluster with room for a fraction
+// of them, on the stock scheduler and on the sparkplane scheduler.
+package deadlock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/ptr"
+
+	"github.com/sparkplane/sparkplane/pkg/apis/config/v1alpha1"
+	"github.com/sparkplane/sparkplane/pkg/controlplane"
+	"github.com/sparkplane/sparkplane/pkg/scheduler"
+	"github.com/sparkplane/sparkplane/pkg/sparksim"
+)
+
+// Config sizes a run.
+type Config struct {
+	Apps      int           // apps submitted at once
+	Nodes     int           // nodes of NodeCPU cpu each
+	NodeCPU   int           // default 5: one app of 1 driver + 4 executors
+	Executors int           // executors per app (default 4)
+	Duration  time.Duration // an app's run once all its executors are bound: one simulated minute
+	// Timeout bounds each scheduler's run (default: 2x the packing bound
+	// plus 30s).
+	Timeout time.Duration
+	// Schedulers to run: "default", "sparkplane" (default: both).
+	Schedulers []string
+	Metrics    *scheduler.Metrics
+	Log        io.Writer
+}
+
+// Row is one scheduler's outcome.
+type Row struct {
+	Scheduler    string
+	Apps         int
+	Completed    int
+	Makespan     time.Duration // submission to last completion (or timeout)
+	Bound        time.Duration // ideal packing bound: total work / capacity
+	PerSimMinute float64       // apps completed per simulated minute (Duration)
+	OverBound    float64       // Makespan / Bound (0 when not all completed)
+	TimedOut     bool
+	FirstRunning time.Duration // submission to the first app with all its executors bound (ramp-up)
+	DriversBound int           // at the end (or timeout)
+	ExecsBound   int           // live executors bound at the timeout (deadlock evidence)
+}
+
+func (c *Config) defaults() {
+	if c.NodeCPU == 0 {
+		c.NodeCPU = 5
+	}
+	if c.Executors == 0 {
+		c.Executors = 4
+	}
+	if c.Duration == 0 {
+		c.Duration = 20 * time.Second
+	}
+	if len(c.Schedulers) == 0 {
+		c.Schedulers = []string{"default", "sparkplane"}
+	}
+}
+
+// PackingBound is total work over capacity: each app holds 1+Executors cpu
+// for Duration. Capacity is counted in whole gangs per node (fragments
+// smaller than a gang cannot run an app).
+func (c Config) PackingBound() time.Duration {
+	gang := 1 + c.Executors
+	perNode := c.NodeCPU / gang
+	slots := float64(perNode * c.Nodes)
+	if perNode == 0 {
+		slots = float64(c.NodeCPU*c.Nodes) / float64(gang)
+	}
+	return time.Duration(math.Ceil(float64(c.Apps)/slots) * float64(c.Duration))
+}
+
+// Run measures each scheduler on cp (its own scheduler process with raised
+// client limits; nodes created here and deleted at the end).
+func Run(ctx context.Context, cp *controlplane.ControlPlane, cfg Config) (rows []Row, retErr error) {
+	cfg.defaults()
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 2*cfg.PackingBound() + 30*time.Second
+	}
+	logf := func(format string, args ...any) {
+		if cfg.Log != nil {
+			fmt.Fprintf(cfg.Log, format+"\n", args...)
+		}
+	}
+	restCfg := rest.CopyConfig(cp.Config)
+	restCfg.QPS, restCfg.Burst = 5000, 10000
+	client, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return nil, err
+	}
+	metrics := cfg.Metrics
+	if metrics == nil {
+		metrics = scheduler.NewMetrics()
+	}
+	sched, err := scheduler.Start(ctx, scheduler.Options{
+		Config:     scheduler.Config{Metrics: metrics, DefaultProfile: true, Args: &scheduler.SparkGangArgs{HeadOfLineWait: &metav1.Duration{}}},
+		RestConfig: restCfg,
+		Logger:     klog.Background(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("starting the scheduler: %w", err)
+	}
+	defer func() { retErr = errors.Join(retErr, sched.Stop()) }()
+
+	prefix := fmt.Sprintf("dl-%d", time.Now().UnixNano()%100000)
+	labels := v1alpha1.Default().Provider.NodeLabels(v1alpha1.CapacityOnDemand)
+	var nodes []string
+	defer func() {
+		for _, n := range nodes {
+			_ = client.CoreV1().Nodes().Delete(context.WithoutCancel(ctx), n, metav1.DeleteOptions{})
+		}
+	}()
+	for i := range cfg.Nodes {
+		name := fmt.Sprintf("%s-node-%03d", prefix, i)
+		if _, err := cp.CreateNode(ctx, controlplane.NodeSpec{Name: name, Zone: "zone-a", CPU: fmt.Sprint(cfg.NodeCPU), Memory: "256Gi", Labels: labels}); err != nil {
+			return nil, err
+		}
+		nodes = append(nodes, name)
+	}
+	time.Sleep(2 * time.Second) // the scheduler's node informer
+	logf("%d nodes of %d cpu; %d apps of 1+%d cpu, %s each; packing bound %s", cfg.Nodes, cfg.NodeCPU, cfg.Apps, cfg.Executors, cfg.Duration, cfg.PackingBound())
+
+	for _, s := range cfg.Schedulers {
+		name := scheduler.DefaultSchedulerName
+		switch s {
+		case "default":
+		case "sparkplane":
+			name = scheduler.SchedulerName
+		default:
+			return rows, fmt.Errorf("unknown scheduler %q (want default or sparkplane)", s)
+		}
+		r, err := runOne(ctx, client, cfg, s, name)
+		if err != nil {
+			return rows, fmt.Errorf("%s: %w", s, err)
+		}
+		logf("  %s: %d/%d apps in %s", s, r.Completed, r.Apps, r.Makespan.Round(time.Second))
+		rows = append(rows, r)
+	}
+	return rows, nil
+}
+
+func runOne(ctx context.Context, client kubernetes.Interface, cfg Config, label, schedName string) (Row, error) {
+	row := Row{Scheduler: label, Apps: cfg.Apps, Bound: cfg.PackingBound()}
+	ns, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "dl-" + label + "-"}}, metav1.CreateOptions{})
+	if err != nil {
+		return row, err
+	}
+	defer cleanup(context.WithoutCancel(ctx), client, ns.Name)
+
+	start := time.Now()
+	var drivers []*sparksim.Driver
+	defer func() {
+		for _, d := range drivers {
+			d.Stop()
+		}
+	}()
+	for i := range cfg.Apps {
+		app := sparksim.App{
+			Namespace: ns.Name, Name: fmt.Sprintf("app-%03d", i), Executors: cfg.Executors,
+			DriverCPU: "1", DriverMemory: "1Gi", ExecutorCPU: "1", ExecutorMemory: "1Gi",
+			// One executor per request round, as in the scheduler tests,
+			// so running drivers compete for the room left.
+			BatchSize: 1, BatchDelay: 500 * time.Millisecond, StartDelay: 300 * time.Millisecond,
+			Duration: cfg.Duration, SchedulerName: schedName,
+		}
+		d, err := sparksim.Submit(ctx, client, app)
+		if err != nil {
+			return row, err
+		}
+		drivers = append(drivers, d)
+	}
+
+	deadline := time.After(cfg.Timeout)
+	var mu sync.Mutex
+	last := start
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, d := range drivers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case <-d.Done():
+				mu.Lock()
+				row.Completed++
+				if f := d.Finished(); f.After(last) {
+					last = f
+				}
+				mu.Unlock()
+			case <-done:
+			}
+		}()
+	}
+	all := make(chan struct{})
+	go func() { wg.Wait(); close(all) }()
+	select {
+	case <-all:
+	case <-deadline:
+		row.TimedOut = true
+		close(done)
+		<-all
+		last = time.Now()
+	case <-ctx.Done():
+		close(done)
+		<-all
+		return row, ctx.Err()
+	}
+	row.Makespan = last.Sub(start)
+	for _, d := range drivers {
+		if st := d.Started(); !st.IsZero() && (row.FirstRunning == 0 || st.Sub(start) < row.FirstRunning) {
+			row.FirstRunning = st.Sub(start)
+		}
+	}
+	row.PerSimMinute = float64(row.Completed) / (row.Makespan.Seconds() / cfg.Duration.Seconds())
+	if row.Completed == row.Apps {
+		row.OverBound = row.Makespan.Seconds() / row.Bound.Seconds()
+	}
+	if row.TimedOut {
+		pods, err := client.CoreV1().Pods(ns.Name).List(ctx, metav1.ListOptions{})
+		if err == nil {
+			for _, p := range pods.Items {
+				if p.Spec.NodeName == "" || p.Status.Phase == corev1.PodSucceeded {
+					continue
+				}
+				if strings.HasSuffix(p.Name, "-driver") {
+					row.DriversBound++
+				} else {
+					row.ExecsBound++
+				}
+			}
+		}
+	}
+	return row, nil
+}
+
+func cleanup(ctx context.Context, client kubernetes.Interface, ns string) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	_ = client.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}, metav1.ListOptions{})
+	_ = wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		l, err := client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{Limit: 1})
+		return err == nil && len(l.Items) == 0, nil
+	})
+	_ = client.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{})
+}
+
+// Print writes rows as a table.
+func Print(out io.Writer, cfg Config, rows []Row) {
+	cfg.defaults()
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "scheduler\tapps\tcompleted\tmakespan\tpacking bound\tmakespan/bound\tapps per sim. minute\tfirst app running after\tat the end")
+	for _, r := range rows {
+		over, end := "-", "all done"
+		if r.OverBound > 0 {
+			over = fmt.Sprintf("%.2fx", r.OverBound)
+		}
+		if r.TimedOut {
+			end = fmt.Sprintf("timed out: %d drivers and %d executors holding cpu", r.DriversBound, r.ExecsBound)
+		}
+		first := "never"
+		if r.FirstRunning > 0 {
+			first = r.FirstRunning.Round(100 * time.Millisecond).String()
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%.2f\t%s\t%s\n", r.Scheduler, r.Apps, r.Completed, r.Makespan.Round(100*time.Millisecond),
+			r.Bound.Round(100*time.Millisecond), over, r.PerSimMinute, first, end)
+	}
+	tw.Flush()
+	fmt.Fprintf(out, "\none simulated minute = an app's run time once all its executors are bound (%s)\n", cfg.Duration)
+}

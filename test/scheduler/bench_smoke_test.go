@@ -1,0 +1,71 @@
+package scheduler_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sparkplane/sparkplane/bench/deadlock"
+	"github.com/sparkplane/sparkplane/bench/placement"
+)
+
+// TestBenchPlacementSmoke runs the placement benchmark at a tiny size so
+// that it cannot rot: every strategy binds every executor (in its driver's
+// zone, checked by the bench) and the table has a row per strategy.
+// Timings are not asserted.
+func TestBenchPlacementSmoke(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	rows, err := placement.Run(ctx, shared.cp, placement.Config{
+		Nodes: []int{6}, Apps: 3, Executors: 3, Timeout: time.Minute, Metrics: shared.metrics,
+	})
+	if err != nil {
+		t.Fatalf("placement bench: %v", err)
+	}
+	if len(rows) != len(placement.AllStrategies) {
+		t.Fatalf("%d rows, want one per strategy (%d)", len(rows), len(placement.AllStrategies))
+	}
+	for _, r := range rows {
+		if r.Executors != 9 || r.Bound != r.Executors {
+			t.Errorf("%s: %d of %d executors bound, want 9 of 9", placement.Describe(r.Strategy), r.Bound, r.Executors)
+		}
+		if r.PodsPerSec <= 0 || r.P99 < r.P50 {
+			t.Errorf("%s: implausible figures %+v", placement.Describe(r.Strategy), r)
+		}
+	}
+	var b strings.Builder
+	placement.Print(&b, rows)
+	for _, s := range placement.AllStrategies {
+		if !strings.Contains(b.String(), placement.Describe(s)) {
+			t.Errorf("table has no row for %s:\n%s", placement.Describe(s), b.String())
+		}
+	}
+	t.Logf("\n%s", b.String())
+}
+
+// TestBenchDeadlockSmoke runs the deadlock benchmark at a tiny size: the
+// sparkplane scheduler completes every app of an over-subscribed cluster
+// (twice the apps that fit at once).
+func TestBenchDeadlockSmoke(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cfg := deadlock.Config{Apps: 4, Nodes: 2, Duration: 2 * time.Second, Timeout: time.Minute,
+		Schedulers: []string{"sparkplane"}, Metrics: shared.metrics}
+	rows, err := deadlock.Run(ctx, shared.cp, cfg)
+	if err != nil {
+		t.Fatalf("deadlock bench: %v", err)
+	}
+	if len(rows) != 1 || rows[0].Completed != 4 || rows[0].TimedOut {
+		t.Fatalf("sparkplane did not complete all 4 apps: %+v", rows)
+	}
+	if rows[0].OverBound <= 0 {
+		t.Errorf("makespan/bound not computed: %+v", rows[0])
+	}
+	var b strings.Builder
+	deadlock.Print(&b, cfg, rows)
+	if !strings.Contains(b.String(), "sparkplane") {
+		t.Errorf("table has no sparkplane row:\n%s", b.String())
+	}
+	t.Logf("\n%s", b.String())
+}
