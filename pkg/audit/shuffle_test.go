@@ -9,7 +9,7 @@ import (
 func TestShuffleFromEventLog(t *testing.T) {
 	task := func(exec string, read, written int) string {
 		return `{"Event":"SparkListenerTaskEnd","Stage ID":1,"Task Info":{"Executor ID":"` + exec + `"},"Task Metrics":{"Shuffle Read Metrics":{"Remote Bytes Read":` +
-			itoa(read) + `},"Shuffle Write Metrics":{"Shuffle Bytes Written":` + itoa(written) + `}}}`
+			strconv.Itoa(read) + `},"Shuffle Write Metrics":{"Shuffle Bytes Written":` + strconv.Itoa(written) + `}}}`
 	}
 	log := strings.Join([]string{
 		`{"Event":"SparkListenerApplicationStart","App Name":"x"}`,
@@ -35,5 +35,3 @@ func TestShuffleFromEventLog(t *testing.T) {
 		t.Errorf("bad log: %v", err)
 	}
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }

@@ -418,7 +418,7 @@ func (f *fitter) score(g *group, d int, slots []int) plan {
 		if g.spread && nodes[i].Zone != nodes[d].Zone {
 			p.crossZone++
 		}
-		if !containsInt(used, i) {
+		if !slices.Contains(used, i) {
 			used = append(used, i)
 		}
 	}
@@ -431,15 +431,6 @@ func (f *fitter) score(g *group, d int, slots []int) plan {
 	}
 	p.packing = sum / int64(len(used))
 	return p
-}
-
-func containsInt(s []int, v int) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // cmp ranks plans, better first.

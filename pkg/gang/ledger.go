@@ -2,6 +2,8 @@ package gang
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -107,7 +109,7 @@ func (l *Ledger) Reserve(snap Snapshot, r Reservation) error {
 	for i, n := range snap.Nodes {
 		index[n.Name] = i
 	}
-	names := sortedKeys(r.Nodes)
+	names := slices.Sorted(maps.Keys(r.Nodes))
 	for _, name := range names {
 		if r.Nodes[name] <= 0 {
 			return fmt.Errorf("reservation for app %s: node %s: %d slots", r.App, name, r.Nodes[name])
@@ -193,7 +195,7 @@ func remaining(slots map[string]int, executors map[string]string) map[string]int
 			unmatched++
 		}
 	}
-	names := sortedKeys(slots)
+	names := slices.Sorted(maps.Keys(slots))
 	for ; unmatched > 0; unmatched-- {
 		best := ""
 		for _, n := range names {
@@ -295,15 +297,6 @@ func (h *Held) clone() Held {
 
 func sortHeld(hs []Held) { sort.Slice(hs, func(i, j int) bool { return hs[i].App < hs[j].App }) }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
 // Rebuild recovers the ledger from the API server after a restart: the
 // AnnotationGang of every live driver, minus the executors already bound
 // (TakesSlot). Expired reservations are kept so that the caller's
@@ -360,7 +353,7 @@ func (r Reservation) Encode() string {
 	b.WriteString(";cpu=" + resource.NewMilliQuantity(r.Slot.MilliCPU, resource.DecimalSI).String())
 	b.WriteString(";memory=" + resource.NewQuantity(r.Slot.Memory, resource.BinarySI).String())
 	b.WriteString(";nodes=")
-	for i, n := range sortedKeys(r.Nodes) {
+	for i, n := range slices.Sorted(maps.Keys(r.Nodes)) {
 		if i > 0 {
 			b.WriteByte(',')
 		}

@@ -1,6 +1,7 @@
 package placement
 
 import (
+	"slices"
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
@@ -118,9 +119,9 @@ func termAllows(t corev1.NodeSelectorTerm, key, value string) bool {
 func requirementMatches(r corev1.NodeSelectorRequirement, value string) bool {
 	switch r.Operator {
 	case corev1.NodeSelectorOpIn:
-		return contains(r.Values, value)
+		return slices.Contains(r.Values, value)
 	case corev1.NodeSelectorOpNotIn:
-		return !contains(r.Values, value)
+		return !slices.Contains(r.Values, value)
 	case corev1.NodeSelectorOpExists:
 		return true
 	case corev1.NodeSelectorOpDoesNotExist:
@@ -138,15 +139,6 @@ func requirementMatches(r corev1.NodeSelectorRequirement, value string) bool {
 			return v > bound
 		}
 		return v < bound
-	}
-	return false
-}
-
-func contains(values []string, v string) bool {
-	for _, x := range values {
-		if x == v {
-			return true
-		}
 	}
 	return false
 }

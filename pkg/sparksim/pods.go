@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"strconv"
 	"time"
 
@@ -114,7 +115,7 @@ func DriverPod(app App) *corev1.Pod {
 			Labels: map[string]string{
 				spark.LabelAppName: a.Name, spark.LabelAppSelector: a.AppID, spark.LabelRole: string(spark.RoleDriver), spark.LabelVersion: "3.5.3",
 			},
-			Annotations: copyMap(a.DriverAnnotations),
+			Annotations: maps.Clone(a.DriverAnnotations),
 		},
 		Spec: corev1.PodSpec{
 			RestartPolicy:      corev1.RestartPolicyNever,
@@ -215,15 +216,4 @@ func localAndConfVolumes(a App, confVolume, confMap string, items []corev1.KeyTo
 	}
 	mounts := []corev1.VolumeMount{{Name: "spark-local-dir-1", MountPath: localDir}, {Name: confVolume, MountPath: "/opt/spark/conf"}}
 	return vols, mounts
-}
-
-func copyMap(m map[string]string) map[string]string {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
