@@ -20,10 +20,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
 
+	"github.com/sparkplane/sparkplane/bench/benchkit"
 	"github.com/sparkplane/sparkplane/pkg/apis/config/v1alpha1"
 	"github.com/sparkplane/sparkplane/pkg/controlplane"
 	"github.com/sparkplane/sparkplane/pkg/scheduler"
@@ -96,28 +95,10 @@ func Run(ctx context.Context, cp *controlplane.ControlPlane, cfg Config) (rows [
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 2*cfg.PackingBound() + 30*time.Second
 	}
-	logf := func(format string, args ...any) {
-		if cfg.Log != nil {
-			fmt.Fprintf(cfg.Log, format+"\n", args...)
-		}
-	}
-	restCfg := rest.CopyConfig(cp.Config)
-	restCfg.QPS, restCfg.Burst = 5000, 10000
-	client, err := kubernetes.NewForConfig(restCfg)
+	logf := benchkit.Logf(cfg.Log)
+	client, sched, err := benchkit.StartSchedulers(ctx, cp, 5000, 10000, cfg.Metrics)
 	if err != nil {
 		return nil, err
-	}
-	metrics := cfg.Metrics
-	if metrics == nil {
-		metrics = scheduler.NewMetrics()
-	}
-	sched, err := scheduler.Start(ctx, scheduler.Options{
-		Config:     scheduler.Config{Metrics: metrics, DefaultProfile: true, Args: &scheduler.SparkGangArgs{HeadOfLineWait: &metav1.Duration{}}},
-		RestConfig: restCfg,
-		Logger:     klog.Background(),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("starting the scheduler: %w", err)
 	}
 	defer func() { retErr = errors.Join(retErr, sched.Stop()) }()
 

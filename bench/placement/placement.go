@@ -23,11 +23,11 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
 
+	"github.com/sparkplane/sparkplane/bench/benchkit"
 	"github.com/sparkplane/sparkplane/pkg/apis/config/v1alpha1"
 	"github.com/sparkplane/sparkplane/pkg/controlplane"
 	pl "github.com/sparkplane/sparkplane/pkg/placement"
@@ -138,30 +138,10 @@ func Run(ctx context.Context, cp *controlplane.ControlPlane, cfg Config) (rows [
 	order = append(order, last...)
 	sizes := slices.Clone(cfg.Nodes)
 	slices.Sort(sizes)
-	logf := func(format string, args ...any) {
-		if cfg.Log != nil {
-			fmt.Fprintf(cfg.Log, format+"\n", args...)
-		}
-	}
-
-	restCfg := rest.CopyConfig(cp.Config)
-	restCfg.QPS, restCfg.Burst = cfg.QPS, cfg.Burst
-	client, err := kubernetes.NewForConfig(restCfg)
+	logf := benchkit.Logf(cfg.Log)
+	client, sched, err := benchkit.StartSchedulers(ctx, cp, cfg.QPS, cfg.Burst, cfg.Metrics)
 	if err != nil {
 		return nil, err
-	}
-	metrics := cfg.Metrics
-	if metrics == nil {
-		metrics = scheduler.NewMetrics()
-	}
-	sched, err := scheduler.Start(ctx, scheduler.Options{
-		Config: scheduler.Config{Metrics: metrics, DefaultProfile: true,
-			Args: &scheduler.SparkGangArgs{HeadOfLineWait: &metav1.Duration{}}},
-		RestConfig: restCfg,
-		Logger:     klog.Background(),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("starting the scheduler: %w", err)
 	}
 	defer func() { retErr = errors.Join(retErr, sched.Stop()) }()
 

@@ -1,0 +1,52 @@
+// Package benchkit is what the scheduling benchmarks share: one in-process
+// kube-scheduler running both the default profile and sparkplane's, with
+// client rate limits raised so they are not what is measured, and a
+// progress printer.
+package benchkit
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
+
+	"github.com/sparkplane/sparkplane/pkg/controlplane"
+	"github.com/sparkplane/sparkplane/pkg/scheduler"
+)
+
+// StartSchedulers starts the scheduler on cp, sparkplane's profile in
+// strict FIFO (headOfLineWait 0) so runs are comparable, and returns a
+// client with the same raised limits. metrics may be nil.
+func StartSchedulers(ctx context.Context, cp *controlplane.ControlPlane, qps float32, burst int, metrics *scheduler.Metrics) (kubernetes.Interface, *scheduler.Running, error) {
+	restCfg := rest.CopyConfig(cp.Config)
+	restCfg.QPS, restCfg.Burst = qps, burst
+	client, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("creating client: %w", err)
+	}
+	if metrics == nil {
+		metrics = scheduler.NewMetrics()
+	}
+	sched, err := scheduler.Start(ctx, scheduler.Options{
+		Config:     scheduler.Config{Metrics: metrics, DefaultProfile: true, Args: &scheduler.SparkGangArgs{HeadOfLineWait: &metav1.Duration{}}},
+		RestConfig: restCfg,
+		Logger:     klog.Background(),
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("starting the scheduler: %w", err)
+	}
+	return client, sched, nil
+}
+
+// Logf prints a progress line to w, or nothing when w is nil.
+func Logf(w io.Writer) func(format string, args ...any) {
+	return func(format string, args ...any) {
+		if w != nil {
+			fmt.Fprintf(w, format+"\n", args...)
+		}
+	}
+}
