@@ -56,6 +56,13 @@ const (
 	ZoneOff ZoneOutcome = "off"
 )
 
+// Fallback reports whether the executor got less than the configured (or
+// overridden) zone rule: escaped, app affinity, the user's own
+// constraints, or no zone at all.
+func (o ZoneOutcome) Fallback() bool {
+	return o != ZoneRequired && o != ZonePreferred && o != ZoneOff
+}
+
 // Decision is the outcome of Decide.
 type Decision struct {
 	Role spark.Role

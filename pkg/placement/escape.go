@@ -82,3 +82,20 @@ func isStuck(now time.Time, window time.Duration, p *corev1.Pod) bool {
 	}
 	return false
 }
+
+// MarkTargets are the pods that carry an app's AnnotationZoneFallback, so
+// the decision survives a webhook restart: its driver or, without a driver
+// pod (client mode), its bound executors, which its later executors' pod
+// affinity follows.
+func MarkTargets(appPods []*corev1.Pod) []*corev1.Pod {
+	if drv := spark.AppDriver(appPods); drv != nil {
+		return []*corev1.Pod{drv}
+	}
+	var out []*corev1.Pod
+	for _, p := range appPods {
+		if spark.RoleOf(p) == spark.RoleExecutor && p.Spec.NodeName != "" && p.DeletionTimestamp == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -47,3 +47,38 @@ func TestStuckExecutors(t *testing.T) {
 		t.Errorf("mark = %q", m)
 	}
 }
+
+func TestMarkTargets(t *testing.T) {
+	now := metav1.Now()
+	pod := func(name, role, node string, created time.Duration, deleting bool) *corev1.Pod {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"spark-role": role},
+			CreationTimestamp: metav1.NewTime(now.Add(created))}, Spec: corev1.PodSpec{NodeName: node}}
+		if deleting {
+			p.DeletionTimestamp = &now
+		}
+		return p
+	}
+	names := func(ps []*corev1.Pod) string {
+		var out []string
+		for _, p := range ps {
+			out = append(out, p.Name)
+		}
+		return strings.Join(out, ",")
+	}
+	tests := []struct {
+		name string
+		pods []*corev1.Pod
+		want string
+	}{
+		{"the newest live driver", []*corev1.Pod{pod("old", "driver", "n", -time.Hour, false), pod("new", "driver", "n", 0, false),
+			pod("gone", "driver", "n", time.Hour, true), pod("e1", "executor", "n", 0, false)}, "new"},
+		{"no driver: bound live executors", []*corev1.Pod{pod("e1", "executor", "n", 0, false), pod("e2", "executor", "", 0, false),
+			pod("e3", "executor", "n", 0, true)}, "e1"},
+		{"nothing to mark", []*corev1.Pod{pod("e2", "executor", "", 0, false)}, ""},
+	}
+	for _, tt := range tests {
+		if got := names(MarkTargets(tt.pods)); got != tt.want {
+			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}

@@ -57,3 +57,18 @@ func DriverOwner(pod *corev1.Pod) *metav1.OwnerReference {
 	}
 	return nil
 }
+
+// AppDriver is the driver among an app's pods: the newest that is not being
+// deleted (a resubmitted app may briefly have two), or nil.
+func AppDriver(pods []*corev1.Pod) *corev1.Pod {
+	var best *corev1.Pod
+	for _, p := range pods {
+		if RoleOf(p) != RoleDriver || p.DeletionTimestamp != nil {
+			continue
+		}
+		if best == nil || p.CreationTimestamp.After(best.CreationTimestamp.Time) {
+			best = p
+		}
+	}
+	return best
+}

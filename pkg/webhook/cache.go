@@ -127,16 +127,7 @@ func (c *Cache) Driver(namespace string, pod *corev1.Pod) (*placement.DriverInfo
 
 // appDriver returns the newest live driver pod of an app.
 func (c *Cache) appDriver(namespace, app string) *corev1.Pod {
-	var best *corev1.Pod
-	for _, p := range c.appPods(namespace, app) {
-		if spark.RoleOf(p) != spark.RoleDriver || p.DeletionTimestamp != nil {
-			continue
-		}
-		if best == nil || p.CreationTimestamp.After(best.CreationTimestamp.Time) {
-			best = p
-		}
-	}
-	return best
+	return spark.AppDriver(c.appPods(namespace, app))
 }
 
 // AppFallback returns the availability escape's mark on an app: on its

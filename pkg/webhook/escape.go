@@ -15,7 +15,6 @@ import (
 	"k8s.io/client-go/tools/record"
 
 	"github.com/sparkplane/sparkplane/pkg/placement"
-	"github.com/sparkplane/sparkplane/pkg/spark"
 )
 
 // Escape is the availability escape: executors pinned to their driver's zone
@@ -98,16 +97,7 @@ func (e *Escape) release(ctx context.Context, now time.Time, app placement.Stuck
 // executors (their siblings are what client-mode pod affinity follows). It
 // returns the object to attach the event to.
 func (e *Escape) markApp(ctx context.Context, app placement.StuckApp, mark string) (*corev1.Pod, error) {
-	var targets []*corev1.Pod
-	if drv := e.Cache.appDriver(app.Namespace, app.AppID); drv != nil {
-		targets = []*corev1.Pod{drv}
-	} else {
-		for _, p := range e.Cache.appPods(app.Namespace, app.AppID) {
-			if spark.RoleOf(p) == spark.RoleExecutor && p.Spec.NodeName != "" && p.DeletionTimestamp == nil {
-				targets = append(targets, p)
-			}
-		}
-	}
+	targets := placement.MarkTargets(e.Cache.appPods(app.Namespace, app.AppID))
 	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{placement.AnnotationZoneFallback: mark}}})
 	if err != nil {
 		return nil, fmt.Errorf("encoding mark: %w", err)

@@ -110,7 +110,7 @@ func (m *Mutator) Handle(ctx context.Context, req admission.Request) admission.R
 	m.Metrics.Admissions.WithLabelValues(string(role), outcome).Inc()
 	if role == spark.RoleExecutor && d.ZoneOutcome != "" {
 		m.Metrics.ZoneDecisions.WithLabelValues(string(d.ZoneOutcome)).Inc()
-		if d.ZoneOutcome != placement.ZoneRequired && d.ZoneOutcome != placement.ZoneOff && d.ZoneOutcome != placement.ZonePreferred {
+		if d.ZoneOutcome.Fallback() {
 			m.Metrics.Fallbacks.WithLabelValues(string(d.ZoneOutcome)).Inc()
 		}
 	}
