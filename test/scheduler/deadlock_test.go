@@ -133,9 +133,12 @@ func TestGangEndsDeadlock(t *testing.T) {
 				t.Errorf("driver of %s bound before the driver of %s, which was submitted two places earlier", d.App.Name, apps[i-2].App.Name)
 			}
 		}
-		// Room for two: when a driver is bound, at most one other app runs.
-		if n := runningAt(rec, apps, rec.boundSeq(drv)); n > 1 {
-			t.Errorf("driver of %s bound while %d other apps ran: more than two gangs at once\n%s", d.App.Name, n, rec.dump())
+		// The gang's room: when a driver is bound, what the running gangs
+		// still hold (driver and unfinished executors) plus this whole gang
+		// fits the cluster's 10 cpu. (Two apps whose executors are done
+		// leave room for a third before their drivers end.)
+		if held := heldAt(rec, apps, rec.boundSeq(drv)); held+gangCPU > clusterCPU {
+			t.Errorf("driver of %s bound while running gangs held %d cpu: its gang of %d did not fit %d\n%s", d.App.Name, held, gangCPU, clusterCPU, rec.dump())
 		}
 	}
 	if got := counter(t, "sparkplane_scheduler_reservations_total", "completed") - before; got != 6 {
@@ -144,6 +147,30 @@ func TestGangEndsDeadlock(t *testing.T) {
 	if got := counter(t, "sparkplane_scheduler_gang_wait_seconds", ns) - waitsBefore; got != 6 {
 		t.Errorf("gang waits observed in queue %s: %v, want 6", ns, got)
 	}
+}
+
+// The deadlock cluster's room and one app's gang (driver + 4 executors, 1
+// cpu each).
+const clusterCPU, gangCPU = 10, 5
+
+// heldAt is the cpu the gangs running at seq still hold: the driver and
+// every executor slot of the gang not yet finished.
+func heldAt(rec *recorder, apps []*sparksim.Driver, seq int) int {
+	held := 0
+	for _, d := range apps {
+		b, e := rec.boundSeq(d.App.DriverName()), rec.doneSeq(d.App.DriverName())
+		if b == 0 || b >= seq || (e != 0 && e < seq) {
+			continue
+		}
+		done := 0
+		for _, x := range rec.executors(d.App) {
+			if e := rec.doneSeq(x); e != 0 && e < seq {
+				done++
+			}
+		}
+		held += gangCPU - done
+	}
+	return held
 }
 
 // runningAt counts the apps whose driver was bound before seq and had not
