@@ -88,6 +88,10 @@ func New(opts Options) (*Webhook, error) {
 	mux.Handle(PathMutate, AdmissionHandler(mutator, opts.Log))
 	mux.HandleFunc(PathHealthz, func(rw http.ResponseWriter, _ *http.Request) { _, _ = rw.Write([]byte("ok")) })
 	mux.HandleFunc(PathReadyz, func(rw http.ResponseWriter, _ *http.Request) {
+		if !w.server.CertReady() {
+			http.Error(rw, "waiting for the TLS certificate files", http.StatusServiceUnavailable)
+			return
+		}
 		if !cache.HasSynced() {
 			http.Error(rw, "informer caches not synced yet", http.StatusServiceUnavailable)
 			return
