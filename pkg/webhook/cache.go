@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/metadata/metadatainformer"
 	toolscache "k8s.io/client-go/tools/cache"
 
+	"github.com/sparkplane/sparkplane/pkg/audit"
 	"github.com/sparkplane/sparkplane/pkg/placement"
 	"github.com/sparkplane/sparkplane/pkg/spark"
 )
@@ -185,6 +186,27 @@ func (c *Cache) SparkPods() []*corev1.Pod {
 		pods = append(pods, o.(*corev1.Pod))
 	}
 	return pods
+}
+
+// Placements classifies every cached live executor against its driver's
+// zone (audit.SummarizePods over the informer caches, no API call), for the
+// placement gauges; false until both caches are synced. It walks every
+// cached Spark pod once, which is cheap enough at scrape intervals.
+func (c *Cache) Placements() (audit.Totals, bool) {
+	if !c.HasSynced() {
+		return audit.Totals{}, false
+	}
+	return audit.SummarizePods(c.SparkPods(), c.nodeZone).Totals(), true
+}
+
+// nodeZone is a node's zone from the metadata cache (the capacity type is
+// not needed for the gauges and stays empty).
+func (c *Cache) nodeZone(name string) (audit.Placement, bool) {
+	obj, ok, _ := c.nodes.GetStore().GetByKey(name)
+	if !ok {
+		return audit.Placement{}, false
+	}
+	return audit.Placement{Zone: obj.(*metav1.PartialObjectMetadata).Labels[c.zoneLabel]}, true
 }
 
 func indexByApp(obj any) ([]string, error) {

@@ -7,6 +7,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sparkplane/sparkplane/pkg/audit"
 )
 
 // Metrics are the webhook's Prometheus metrics, on a registry of their own
@@ -24,6 +26,7 @@ type Metrics struct {
 	EscapeApps       prometheus.Counter
 	APIRequests      *prometheus.CounterVec
 	apiRequestsTotal atomic.Int64
+	placements       *placementCollector
 }
 
 // NewMetrics registers the webhook's metrics. cacheAge reports the seconds
@@ -68,8 +71,9 @@ func NewMetrics(cacheAge func() float64) *Metrics {
 			Name: "sparkplane_kube_api_requests_total",
 			Help: "Requests the webhook sent to the Kubernetes API, by method (WATCH for informer watches, which client-go re-opens now and then; GET for informer lists; PATCH/DELETE/POST for the escape and its events).",
 		}, []string{"method"}),
+		placements: newPlacementCollector(),
 	}
-	m.Registry.MustRegister(m.Admissions, m.DecisionLatency, m.ZoneDecisions, m.Fallbacks, m.DriverLookups, m.CacheWaits,
+	m.Registry.MustRegister(m.placements, m.Admissions, m.DecisionLatency, m.ZoneDecisions, m.Fallbacks, m.DriverLookups, m.CacheWaits,
 		m.EscapeEvictions, m.EscapeApps, m.APIRequests,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "sparkplane_webhook_cache_last_event_age_seconds",
@@ -77,6 +81,50 @@ func NewMetrics(cacheAge func() float64) *Metrics {
 		}, cacheAge),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// SetPlacementSource sets what the placement gauges report at scrape time;
+// f returns false while it has nothing to report (caches not synced), and
+// then the gauges are left out rather than reported as zero.
+func (m *Metrics) SetPlacementSource(f func() (audit.Totals, bool)) { m.placements.source.Store(&f) }
+
+// placementCollector reports where executors run relative to their
+// driver's zone, computed when scraped (audit.Classify is the definition).
+type placementCollector struct {
+	source    atomic.Pointer[func() (audit.Totals, bool)]
+	executors *prometheus.Desc
+	apps      *prometheus.Desc
+}
+
+func newPlacementCollector() *placementCollector {
+	return &placementCollector{
+		executors: prometheus.NewDesc("sparkplane_webhook_executors",
+			"Live Spark executors in the webhook's informer cache by placement relative to their driver's zone: same-zone, cross-zone "+
+				"(each one is a cross-zone driver<->executor pair), pending (not bound to a node) or unknown (no bound driver pod, as in client mode, "+
+				"or a node without zone label). Computed at scrape time.", []string{"placement"}, nil),
+		apps: prometheus.NewDesc("sparkplane_webhook_cross_zone_apps",
+			"Spark apps with at least one executor outside its driver's zone, in the webhook's informer cache. Computed at scrape time.", nil, nil),
+	}
+}
+
+func (c *placementCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.executors
+	ch <- c.apps
+}
+
+func (c *placementCollector) Collect(ch chan<- prometheus.Metric) {
+	f := c.source.Load()
+	if f == nil {
+		return
+	}
+	t, ok := (*f)()
+	if !ok {
+		return
+	}
+	for _, r := range audit.Relations() {
+		ch <- prometheus.MustNewConstMetric(c.executors, prometheus.GaugeValue, float64(t.Count(r)), string(r))
+	}
+	ch <- prometheus.MustNewConstMetric(c.apps, prometheus.GaugeValue, float64(t.AppsCrossZone))
 }
 
 // Handler serves the metrics in the Prometheus exposition format.

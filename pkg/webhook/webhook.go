@@ -72,6 +72,7 @@ func New(opts Options) (*Webhook, error) {
 		return nil, err
 	}
 	w.Cache = cache
+	w.Metrics.SetPlacementSource(cache.Placements)
 
 	if esc := opts.Config.AvailabilityEscape; esc.Enabled {
 		w.events = record.NewBroadcaster()
