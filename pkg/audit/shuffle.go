@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bufio"
+	"bytes"
 	"cmp"
 	"encoding/json"
 	"fmt"
@@ -57,53 +58,78 @@ type event struct {
 	} `json:"Task Metrics"`
 }
 
-// ShuffleFromEventLog reads a Spark event log (JSON lines, uncompressed)
-// and estimates cross-zone shuffle bytes given each executor's zone. Spark
-// records how many bytes each reduce task fetched remotely, not from whom;
-// map output is spread over every executor that wrote it, so a reducer on
-// executor r is taken to fetch from each other executor e in proportion to
-// what e wrote. Driver<->executor traffic (task binaries, results) is not
-// in it. Executors missing from zoneOf (or with zone "") count as unknown.
-func ShuffleFromEventLog(r io.Reader, zoneOf map[string]string) (Shuffle, error) {
-	s := Shuffle{WrittenByExecutor: map[string]int64{}}
-	readBy := map[string]int64{}
+// EventLog is what ReadEventLog takes from a Spark event log: the app, the
+// observed run and shuffle bytes per executor id.
+type EventLog struct {
+	// AppID and AppName are from SparkListenerApplicationStart.
+	AppID, AppName string
+	// Start and End bound the observed run: the application's start and
+	// end events, else the first task launch and the last task finish (a
+	// log of a running app has no end event). Zero when the log has neither.
+	Start, End time.Time
+	// WrittenByExecutor is map output written per executor id.
+	WrittenByExecutor map[string]int64
+	// RemoteReadByExecutor is shuffle bytes fetched from other executors,
+	// per reading executor id.
+	RemoteReadByExecutor map[string]int64
+}
+
+// ReadEventLog reads a Spark event log (JSON lines, uncompressed; blank
+// lines are skipped, so the parts of a rolling log can be concatenated).
+func ReadEventLog(r io.Reader) (EventLog, error) {
+	l := EventLog{WrittenByExecutor: map[string]int64{}, RemoteReadByExecutor: map[string]int64{}}
 	var appStart, appEnd, firstLaunch, lastFinish int64
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
 	line := 0
 	for sc.Scan() {
 		line++
+		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
+			continue
+		}
 		var ev event
 		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
-			return s, fmt.Errorf("event log line %d: %w (is it a compressed log? decompress it first)", line, err)
+			return l, fmt.Errorf("event log line %d: %w (is it a compressed log? decompress it first)", line, err)
 		}
 		switch ev.Event {
 		case "SparkListenerApplicationStart":
-			s.AppID, s.AppName, appStart = ev.AppID, ev.AppName, ev.Timestamp
+			l.AppID, l.AppName, appStart = ev.AppID, ev.AppName, ev.Timestamp
 		case "SparkListenerApplicationEnd":
 			appEnd = ev.Timestamp
 		case "SparkListenerTaskEnd":
-			if l := ev.TaskInfo.LaunchTime; l > 0 && (firstLaunch == 0 || l < firstLaunch) {
-				firstLaunch = l
+			if t := ev.TaskInfo.LaunchTime; t > 0 && (firstLaunch == 0 || t < firstLaunch) {
+				firstLaunch = t
 			}
 			lastFinish = max(lastFinish, ev.TaskInfo.FinishTime)
 			if ev.TaskMetrics == nil {
 				continue
 			}
-			s.WrittenByExecutor[ev.TaskInfo.ExecutorID] += ev.TaskMetrics.ShuffleWrite.BytesWritten
-			readBy[ev.TaskInfo.ExecutorID] += ev.TaskMetrics.ShuffleRead.RemoteBytesRead
+			l.WrittenByExecutor[ev.TaskInfo.ExecutorID] += ev.TaskMetrics.ShuffleWrite.BytesWritten
+			l.RemoteReadByExecutor[ev.TaskInfo.ExecutorID] += ev.TaskMetrics.ShuffleRead.RemoteBytesRead
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return s, fmt.Errorf("reading event log: %w", err)
+		return l, fmt.Errorf("reading event log: %w", err)
 	}
-	s.Start, s.End = millis(cmp.Or(appStart, firstLaunch)), millis(cmp.Or(appEnd, lastFinish))
+	l.Start, l.End = millis(cmp.Or(appStart, firstLaunch)), millis(cmp.Or(appEnd, lastFinish))
+	return l, nil
+}
+
+// Shuffle estimates cross-zone shuffle bytes given each executor's zone.
+// Spark records how many bytes each reduce task fetched remotely, not from
+// whom; map output is spread over every executor that wrote it, so a
+// reducer on executor r is taken to fetch from each other executor e in
+// proportion to what e wrote. Driver<->executor traffic (task binaries,
+// results) is not in it. Executors missing from zoneOf (or with zone "")
+// count as unknown.
+func (l EventLog) Shuffle(zoneOf map[string]string) Shuffle {
+	s := Shuffle{AppID: l.AppID, AppName: l.AppName, Start: l.Start, End: l.End, WrittenByExecutor: l.WrittenByExecutor}
 	zone := func(id string) (string, bool) { z := zoneOf[id]; return z, z != "" }
-	for reader, bytes := range readBy {
-		s.RemoteBytesRead += bytes
+	for reader, read := range l.RemoteReadByExecutor {
+		s.RemoteBytesRead += read
 		zr, knownR := zone(reader)
 		var others, crossZone, unknown int64
-		for writer, w := range s.WrittenByExecutor {
+		for writer, w := range l.WrittenByExecutor {
 			if writer == reader {
 				continue
 			}
@@ -117,11 +143,21 @@ func ShuffleFromEventLog(r io.Reader, zoneOf map[string]string) (Shuffle, error)
 			}
 		}
 		if others > 0 {
-			s.CrossZoneBytes += int64(float64(bytes) * float64(crossZone) / float64(others))
-			s.UnknownZoneBytes += int64(float64(bytes) * float64(unknown) / float64(others))
+			s.CrossZoneBytes += int64(float64(read) * float64(crossZone) / float64(others))
+			s.UnknownZoneBytes += int64(float64(read) * float64(unknown) / float64(others))
 		}
 	}
-	return s, nil
+	return s
+}
+
+// ShuffleFromEventLog reads a Spark event log and estimates its cross-zone
+// shuffle bytes (ReadEventLog, then EventLog.Shuffle).
+func ShuffleFromEventLog(r io.Reader, zoneOf map[string]string) (Shuffle, error) {
+	l, err := ReadEventLog(r)
+	if err != nil {
+		return Shuffle{}, err
+	}
+	return l.Shuffle(zoneOf), nil
 }
 
 func millis(ms int64) time.Time {

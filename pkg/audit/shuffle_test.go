@@ -17,7 +17,8 @@ const testLog = `{"Event":"SparkListenerApplicationStart","App Name":"etl","App 
 func TestShuffleFromEventLog(t *testing.T) {
 	log := strings.Join([]string{
 		testLog,
-		task("1", 0, 100), task("2", 0, 100), task("3", 0, 200),
+		task("1", 0, 100), task("2", 0, 100), "", // a blank line where the parts of a rolling log meet
+		task("3", 0, 200),
 		task("1", 300, 0), // from 2 (a) and 3 (b): 1/3 + 2/3 of 300 -> 200 cross-zone
 		task("3", 200, 0), // from 1 and 2, both zone a: all 200 cross-zone
 		`{"Event":"SparkListenerTaskEnd","Task Info":{"Executor ID":"9"}}`, // failed task: no metrics
