@@ -1,11 +1,15 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
@@ -16,6 +20,7 @@ import (
 func newWebhookCommand() *cobra.Command {
 	var (
 		kubeconfig, configFile string
+		skipPermissionCheck    bool
 		server                 = webhook.ServerOptions{BindAddress: "0.0.0.0", SecurePort: 9443}
 	)
 	cmd := &cobra.Command{
@@ -34,6 +39,13 @@ It serves over HTTPS on --secure-port:
   ` + webhook.PathReadyz + `         readiness: ready once the pod and node caches are synced
   ` + webhook.PathMetrics + `        Prometheus metrics
 
+At start-up it asks the API server (SelfSubjectAccessReviews) whether its
+identity may do what its configuration needs: list and watch pods and nodes,
+and with the availability escape patch and delete pods and create events. It
+exits naming every missing permission and the fix rather than start with an
+empty cache (--skip-permission-check starts it anyway; informer errors are
+then logged and /readyz stays false until the caches sync).
+
 Configuration: --config FILE (apiVersion: sparkplane.io/v1alpha1); see
 'sparkplane config print-defaults' and docs/webhook.md.`,
 		Example: `  sparkplane webhook --kubeconfig ~/.kube/config \
@@ -44,12 +56,17 @@ Configuration: --config FILE (apiVersion: sparkplane.io/v1alpha1); see
 			if err != nil {
 				return err
 			}
-			rest, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+			restCfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 			if err != nil {
 				return fmt.Errorf("loading --kubeconfig %q (empty means in-cluster): %w", kubeconfig, err)
 			}
 			log := klog.Background().WithName("webhook")
-			wh, err := webhook.New(webhook.Options{Config: cfg, RestConfig: rest, Server: server, Log: log})
+			if skipPermissionCheck {
+				log.Info("Skipping the permission check (--skip-permission-check)")
+			} else if err := checkWebhookPermissions(cmd.Context(), restCfg, cfg); err != nil {
+				return err
+			}
+			wh, err := webhook.New(webhook.Options{Config: cfg, RestConfig: restCfg, Server: server, Log: log})
 			if err != nil {
 				return err
 			}
@@ -65,5 +82,18 @@ Configuration: --config FILE (apiVersion: sparkplane.io/v1alpha1); see
 	f.IntVar(&server.SecurePort, "secure-port", server.SecurePort, "Port to serve HTTPS on (0 picks a free port).")
 	f.StringVar(&server.CertFile, "tls-cert-file", "", "PEM certificate for HTTPS; reloaded when the file changes.")
 	f.StringVar(&server.KeyFile, "tls-private-key-file", "", "PEM private key matching --tls-cert-file; reloaded when the file changes.")
+	f.BoolVar(&skipPermissionCheck, "skip-permission-check", false, "Start without checking, with SelfSubjectAccessReviews, that the webhook may list and watch pods and nodes (and patch and delete pods and create events when the availability escape is on).")
 	return cmd
+}
+
+// checkWebhookPermissions fails, naming each missing permission and the fix,
+// when the webhook's identity lacks an access its configuration needs.
+func checkWebhookPermissions(ctx context.Context, cfg *rest.Config, conf *v1alpha1.SparkplaneConfiguration) error {
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("creating client for the permission check: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return webhook.CheckPermissions(ctx, client.AuthorizationV1().SelfSubjectAccessReviews(), webhook.RequiredPermissions(conf))
 }

@@ -68,6 +68,12 @@ func NewCache(client kubernetes.Interface, meta metadata.Interface, zoneLabel st
 	}
 	c.nodes = metadatainformer.NewFilteredMetadataInformer(meta, schema.GroupVersionResource{Version: "v1", Resource: "nodes"},
 		"", 0, toolscache.Indexers{}, nil).Informer()
+	// Name the missing permission and the fix when RBAC forbids a list or watch (permissions.go).
+	for resource, inf := range map[string]toolscache.SharedIndexInformer{"pods": c.pods, "nodes": c.nodes} {
+		if err := inf.SetWatchErrorHandlerWithContext(watchErrorHandler(resource)); err != nil {
+			return nil, fmt.Errorf("setting the %s watch error handler: %w", resource, err)
+		}
+	}
 	return c, nil
 }
 
