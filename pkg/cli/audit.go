@@ -410,9 +410,12 @@ func (r auditResult) printTable(w io.Writer, now time.Time) error {
 		for _, p := range placements(a) {
 			execs = append(execs, fmt.Sprintf("%s/%s:%d", orDash(p.Zone), orDash(p.CapacityType), p.Executors))
 		}
-		cross := fmt.Sprintf("%d of %d", a.CrossZone, a.SameZone+a.CrossZone)
+		cross := "-"
+		if a.SameZone+a.CrossZone > 0 {
+			cross = fmt.Sprintf("%d of %d", a.CrossZone, a.SameZone+a.CrossZone)
+		}
 		if a.UnknownZone > 0 {
-			cross += fmt.Sprintf(" (+%d unknown)", a.UnknownZone)
+			cross += fmt.Sprintf(" (%d zone unknown)", a.UnknownZone)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", a.Namespace, orDash(a.Name), orDash(a.AppID), drv, orDash(strings.Join(execs, " ")), cross, len(a.Pending))
 	}
@@ -448,8 +451,12 @@ func (r auditResult) printTable(w io.Writer, now time.Time) error {
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "  apps\t%d (drivers: %d bound, %d on on-demand, %d pending)\n", t.Apps, t.Drivers, t.DriversOnDemand, t.DriversPending)
 	fmt.Fprintf(tw, "  executors\t%d bound (%d on spot), %d pending\n", t.Executors, t.ExecutorsSpot, t.Pending)
-	fmt.Fprintf(tw, "  outside their driver's zone\t%d of %d (%.1f%%) in %d app(s); %d more with no known zone to compare\n",
-		t.CrossZone, t.SameZone+t.CrossZone, 100*t.CrossZoneShare(), t.AppsCrossZone, t.UnknownZone)
+	unknown := ""
+	if t.UnknownZone > 0 {
+		unknown = fmt.Sprintf("; %d more with no known zone to compare (no bound driver pod, or a node without zone label)", t.UnknownZone)
+	}
+	fmt.Fprintf(tw, "  outside their driver's zone\t%d of %d (%.1f%%) in %d app(s)%s\n",
+		t.CrossZone, t.SameZone+t.CrossZone, 100*t.CrossZoneShare(), t.AppsCrossZone, unknown)
 	fmt.Fprintf(tw, "  cross-zone cost (assumed)\t$%.2f/month (%.0f GiB): %s\n", r.Assumed.MonthlyUSD, r.Assumed.MonthlyGiB, r.Assumed.Assumption)
 	if m := r.Measured; m != nil {
 		fmt.Fprintf(tw, "  cross-zone cost (measured)\t$%.2f/month (%.1f GiB): %s\n", m.MonthlyUSD, m.MonthlyGiB, m.Assumption)
