@@ -95,5 +95,5 @@ func checkWebhookPermissions(ctx context.Context, cfg *rest.Config, conf *v1alph
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	return webhook.CheckPermissions(ctx, client.AuthorizationV1().SelfSubjectAccessReviews(), webhook.RequiredPermissions(conf))
+	return webhook.CheckPermissions(ctx, client, webhook.RequiredPermissions(conf))
 }
