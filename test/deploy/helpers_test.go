@@ -410,7 +410,9 @@ func createNodes(t *testing.T, capacity string, zones ...string) map[string]stri
 			t.Fatalf("creating node %s: %v", name, err)
 		}
 		nodes[z] = name
-		t.Cleanup(func() { _ = shared.cp.Client.CoreV1().Nodes().Delete(context.Background(), name, metav1.DeleteOptions{}) })
+		t.Cleanup(func() {
+			_ = shared.cp.Client.CoreV1().Nodes().Delete(context.Background(), name, metav1.DeleteOptions{})
+		})
 	}
 	return nodes
 }
