@@ -27,6 +27,7 @@ type Metrics struct {
 	APIRequests      *prometheus.CounterVec
 	apiRequestsTotal atomic.Int64
 	placements       *placementCollector
+	collectors       []prometheus.Collector
 }
 
 // NewMetrics registers the webhook's metrics. cacheAge reports the seconds
@@ -73,14 +74,23 @@ func NewMetrics(cacheAge func() float64) *Metrics {
 		}, []string{"method"}),
 		placements: newPlacementCollector(),
 	}
-	m.Registry.MustRegister(m.placements, m.Admissions, m.DecisionLatency, m.ZoneDecisions, m.Fallbacks, m.DriverLookups, m.CacheWaits,
+	m.collectors = []prometheus.Collector{m.placements, m.Admissions, m.DecisionLatency, m.ZoneDecisions, m.Fallbacks, m.DriverLookups, m.CacheWaits,
 		m.EscapeEvictions, m.EscapeApps, m.APIRequests,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "sparkplane_webhook_cache_last_event_age_seconds",
 			Help: "Seconds since the Spark pod informer last delivered an event; a large value on a busy cluster means a stale cache.",
 		}, cacheAge),
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})}
+	m.Registry.MustRegister(m.collectors...)
 	return m
+}
+
+// Describe sends the description of every metric the webhook exports,
+// including vectors that have no series yet (which Gather leaves out).
+func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, c := range m.collectors {
+		c.Describe(ch)
+	}
 }
 
 // SetPlacementSource sets what the placement gauges report at scrape time;
