@@ -27,7 +27,7 @@ with any scheduler.`,
 	fs := flag.NewFlagSet("klog", flag.ExitOnError)
 	klog.InitFlags(fs)
 	root.PersistentFlags().AddGoFlagSet(fs)
-	root.AddCommand(newDemoCommand(), newLocalCommand(), newWebhookCommand(), newSchedulerCommand(), newQueuesCommand(), newAuditCommand(), newConfigCommand(), newVersionCommand())
+	root.AddCommand(newDemoCommand(), newLocalCommand(), newWebhookCommand(), newCertsCommand(), newSchedulerCommand(), newQueuesCommand(), newAuditCommand(), newConfigCommand(), newVersionCommand())
 	return root
 }
 
