@@ -64,7 +64,7 @@ current-context: c
 		{[]string{"webhook", "--config", bad}, "zonePinning.mode"},
 		{[]string{"webhook", "--kubeconfig", "/nonexistent"}, `loading --kubeconfig "/nonexistent"`},
 		{[]string{"webhook", "--kubeconfig", kubeconfig}, "--tls-cert-file and --tls-private-key-file are required"},
-		{[]string{"webhook", "--kubeconfig", kubeconfig, "--tls-cert-file", "/x.crt", "--tls-private-key-file", "/x.key"}, "loading TLS certificate /x.crt"},
+		{[]string{"webhook", "--kubeconfig", kubeconfig, "--skip-permission-check", "--tls-cert-file", "/nonexistent/tls.crt", "--tls-private-key-file", "/nonexistent/tls.key"}, "directory /nonexistent does not exist"},
 		{[]string{"demo", "--apps", "0"}, "--apps and --executors must be at least 1"},
 		{[]string{"webhook", "extra"}, "unknown command"},
 	}

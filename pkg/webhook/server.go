@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -65,10 +66,18 @@ type Server struct {
 }
 
 // NewServer checks the flags and binds the port. It loads the certificate
-// if it is already there; otherwise Run waits for it.
+// if it is already there; otherwise Run waits for it. Empty flags and
+// directories that do not exist fail here.
 func NewServer(opts ServerOptions, mux *http.ServeMux, log logr.Logger) (*Server, error) {
 	if opts.CertFile == "" || opts.KeyFile == "" {
 		return nil, errors.New("--tls-cert-file and --tls-private-key-file are required: the API server only calls webhooks over HTTPS")
+	}
+	// A mounted Secret volume's directory exists even while the Secret is
+	// empty, so a missing directory is a wrong flag, not a wait.
+	for _, f := range []struct{ flag, path string }{{"--tls-cert-file", opts.CertFile}, {"--tls-private-key-file", opts.KeyFile}} {
+		if fi, err := os.Stat(filepath.Dir(f.path)); err != nil || !fi.IsDir() {
+			return nil, fmt.Errorf("%s %s: directory %s does not exist; point it into the mounted TLS Secret (the files may be missing at first: the server waits for them)", f.flag, f.path, filepath.Dir(f.path))
+		}
 	}
 	// The certwatcher logs through controller-runtime's process-global
 	// logger; without one it prints a warning with a stack trace.

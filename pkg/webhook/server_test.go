@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -151,14 +152,22 @@ func TestServerWaitsForCertificateFiles(t *testing.T) {
 	}
 }
 
-func TestNewServerRejectsEmptyFlags(t *testing.T) {
-	for _, opts := range []ServerOptions{
-		{},
-		{CertFile: "tls.crt"},
-		{KeyFile: "tls.key"},
-	} {
-		if _, err := NewServer(opts, http.NewServeMux(), logr.Discard()); err == nil {
-			t.Errorf("NewServer(%+v): want error naming --tls-cert-file and --tls-private-key-file", opts)
+func TestNewServerRejectsBadFlags(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		opts ServerOptions
+		want string
+	}{
+		{ServerOptions{}, "--tls-cert-file and --tls-private-key-file are required"},
+		{ServerOptions{CertFile: "tls.crt"}, "--tls-cert-file and --tls-private-key-file are required"},
+		{ServerOptions{KeyFile: "tls.key"}, "--tls-cert-file and --tls-private-key-file are required"},
+		{ServerOptions{CertFile: "/nonexistent/tls.crt", KeyFile: dir + "/tls.key"}, "--tls-cert-file /nonexistent/tls.crt: directory /nonexistent does not exist"},
+		{ServerOptions{CertFile: dir + "/tls.crt", KeyFile: dir + "/missing/tls.key"}, "--tls-private-key-file " + dir + "/missing/tls.key: directory"},
+	}
+	for _, tc := range tests {
+		_, err := NewServer(tc.opts, http.NewServeMux(), logr.Discard())
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("NewServer(%+v) = %v, want error containing %q", tc.opts, err, tc.want)
 		}
 	}
 }
