@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -326,6 +327,45 @@ func runCommand(t *testing.T, args []string) *command {
 		}
 	})
 	return c
+}
+
+// runProcess runs `sparkplane args...` as a child process (this test binary,
+// see childEnv) until the test ends, then stops it with SIGTERM.
+func runProcess(t *testing.T, args []string) *command {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &command{out: &syncBuffer{}, done: make(chan error, 1), stop: func() {}}
+	cmd := exec.Command(self, args...)
+	cmd.Env = append(os.Environ(), childEnv+"=1")
+	cmd.Stdout, cmd.Stderr = c.out, c.out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { c.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-c.done:
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Errorf("sparkplane %s did not stop within 30s of SIGTERM", args[0])
+		}
+	})
+	return c
+}
+
+// exited reports whether the command has exited, and its error.
+func (c *command) exited() (bool, error) {
+	select {
+	case err := <-c.done:
+		c.done <- err // keep it for exitErr and cleanup
+		return true, err
+	default:
+		return false, nil
+	}
 }
 
 // exitErr waits for the command to exit and returns its error.

@@ -9,7 +9,6 @@ package deploy
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -24,6 +23,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/sparkplane/sparkplane/pkg/cli"
 	"github.com/sparkplane/sparkplane/pkg/controlplane"
 )
 
@@ -39,7 +39,20 @@ type env struct {
 
 var shared *env
 
+// childEnv makes the test binary run `sparkplane` with its arguments instead
+// of the tests: kube-scheduler, inside `sparkplane scheduler`, can only be
+// stopped by a signal and then exits the process, so it runs as a child.
+const childEnv = "SPARKPLANE_DEPLOY_CHILD"
+
 func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) == "1" {
+		cmd := cli.NewRootCommand()
+		cmd.SetArgs(os.Args[1:])
+		if err := cmd.Execute(); err != nil {
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	code, err := run(m)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "deploy setup:", err)
@@ -146,5 +159,3 @@ func (l *logTail) contains(parts ...string) bool {
 	}
 	return false
 }
-
-var errNotFound = errors.New("not found")

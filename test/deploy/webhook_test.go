@@ -72,10 +72,8 @@ func startChartWebhook(t *testing.T, r *release, editConfig func(map[string]any)
 func (w *chartWebhook) waitReady(t *testing.T) {
 	t.Helper()
 	eventually(t, "webhook /readyz 200", func() bool {
-		select {
-		case err := <-w.cmd.done:
+		if done, err := w.cmd.exited(); done {
 			t.Fatalf("webhook exited: %v\n%s", err, w.cmd.out.String())
-		default:
 		}
 		code, _, err := httpsGet(w.base+webhook.PathReadyz, certPool(t, w.ca), "")
 		return err == nil && code == http.StatusOK
