@@ -248,8 +248,9 @@ func TestPodsMeetRestrictedPodSecurity(t *testing.T) {
 }
 
 // TestHelmInstall installs and uninstalls the chart with helm itself
-// against the API server (kubeVersion check, install order, NOTES.txt),
-// and checks the uninstall leaves no cluster-scoped object behind.
+// against the API server (kubeVersion check, install order, NOTES.txt,
+// an upgrade), and checks the uninstall leaves no cluster-scoped object
+// behind.
 func TestHelmInstall(t *testing.T) {
 	// The chart's kubeVersion constraint, checked against versions a real
 	// cluster reports; the in-process API server reports an unstamped
@@ -296,6 +297,15 @@ func TestHelmInstall(t *testing.T) {
 	ctx := context.Background()
 	if _, err := shared.cp.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, "sparkplane-helm", metav1.GetOptions{}); err != nil {
 		t.Errorf("after helm install: %v", err)
+	}
+	// An upgrade that turns the escape on grants its pod permissions.
+	if out, err := helmRun(t, "upgrade", "sparkplane-helm", chart, "--kubeconfig", kubeconfig, "--namespace", "sparkplane-helm",
+		"--reuse-values", "--set", "config.availabilityEscape.enabled=true"); err != nil {
+		t.Fatalf("helm upgrade: %v\n%s", err, out)
+	}
+	cr, err := shared.cp.Client.RbacV1().ClusterRoles().Get(ctx, "sparkplane-helm-webhook", metav1.GetOptions{})
+	if err != nil || !slices.ContainsFunc(cr.Rules, func(r rbacv1.PolicyRule) bool { return slices.Contains(r.Verbs, "delete") }) {
+		t.Errorf("after helm upgrade with the escape on, ClusterRole sparkplane-helm-webhook grants no delete: %+v %v", cr, err)
 	}
 	if out, err := helmRun(t, "uninstall", "sparkplane-helm", "--kubeconfig", kubeconfig, "--namespace", "sparkplane-helm", "--wait"); err != nil {
 		t.Fatalf("helm uninstall: %v\n%s", err, out)
