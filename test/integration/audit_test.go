@@ -13,10 +13,12 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/sparkplane/sparkplane/pkg/cli"
+	"github.com/sparkplane/sparkplane/pkg/controlplane"
 	"github.com/sparkplane/sparkplane/pkg/placement"
 	"github.com/sparkplane/sparkplane/pkg/spark"
 	"github.com/sparkplane/sparkplane/pkg/sparksim"
@@ -315,4 +317,67 @@ func placementGauges(t *testing.T) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// On an API server that enforces RBAC, the audit names each permission it
+// lacks (list pods in the namespace, then list nodes) and works once both
+// are granted; once the server is gone it says it cannot reach it.
+func TestAuditAccessErrors(t *testing.T) {
+	ctx := context.Background()
+	cp, err := controlplane.Start(ctx, controlplane.Options{ExtraAPIServerFlags: []string{"--authorization-mode=Node,RBAC"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			cp.Stop()
+		}
+	}()
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := cp.WriteKubeconfig(kubeconfig); err != nil {
+		t.Fatal(err)
+	}
+	const user = "auditor"
+	grant := func(role, namespace string, rule rbacv1.PolicyRule) {
+		t.Helper()
+		rbac := cp.Client.RbacV1()
+		subject := []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}}
+		var err error
+		if namespace == "" {
+			if _, err = rbac.ClusterRoles().Create(ctx, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: role}, Rules: []rbacv1.PolicyRule{rule}}, metav1.CreateOptions{}); err == nil {
+				_, err = rbac.ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: role}, Subjects: subject,
+					RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role}}, metav1.CreateOptions{})
+			}
+		} else if _, err = rbac.Roles(namespace).Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: role}, Rules: []rbacv1.PolicyRule{rule}}, metav1.CreateOptions{}); err == nil {
+			_, err = rbac.RoleBindings(namespace).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: role}, Subjects: subject,
+				RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role}}, metav1.CreateOptions{})
+		}
+		if err != nil {
+			t.Fatalf("granting %s: %v", role, err)
+		}
+	}
+	// RBAC takes effect through the authorizer's informers: wait for it.
+	auditAs := func(want string) {
+		t.Helper()
+		var err error
+		_ = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+			_, err = runAudit(t, kubeconfig, "--as", user, "-n", "default")
+			return (want == "" && err == nil) || (want != "" && err != nil && strings.Contains(err.Error(), want)), nil
+		})
+		if (want == "" && err != nil) || (want != "" && (err == nil || !strings.Contains(err.Error(), want))) {
+			t.Fatalf("audit as %s: error %v, want %q", user, err, want)
+		}
+	}
+	auditAs(`listing pods in namespace default is forbidden: sparkplane audit needs RBAC verb "list" on pods in namespace default`)
+	grant("audit-pods", "default", rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"list"}})
+	auditAs(`listing nodes (nodes are cluster-scoped) is forbidden: sparkplane audit needs RBAC verb "list" on nodes`)
+	grant("audit-nodes", "", rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"list"}})
+	auditAs("")
+
+	cp.Stop()
+	stopped = true
+	if _, err := runAudit(t, kubeconfig, "-n", "default", "--request-timeout", "5s"); err == nil || !strings.Contains(err.Error(), "cannot reach the API server at "+cp.Config.Host) {
+		t.Errorf("audit of a stopped cluster: %v, want \"cannot reach the API server at %s\"", err, cp.Config.Host)
+	}
 }
