@@ -61,13 +61,14 @@ Configuration: --config FILE (apiVersion: sparkplane.io/v1alpha1); see
 				return fmt.Errorf("loading --kubeconfig %q (empty means in-cluster): %w", kubeconfig, err)
 			}
 			log := klog.Background().WithName("webhook")
+			// New checks the flags without calling the API server; then the permissions.
+			wh, err := webhook.New(webhook.Options{Config: cfg, RestConfig: restCfg, Server: server, Log: log})
+			if err != nil {
+				return err
+			}
 			if skipPermissionCheck {
 				log.Info("Skipping the permission check (--skip-permission-check)")
 			} else if err := checkWebhookPermissions(cmd.Context(), restCfg, cfg); err != nil {
-				return err
-			}
-			wh, err := webhook.New(webhook.Options{Config: cfg, RestConfig: restCfg, Server: server, Log: log})
-			if err != nil {
 				return err
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)

@@ -109,8 +109,11 @@ func CheckPermissions(ctx context.Context, client kubernetes.Interface, perms []
 			ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: p.Verb, Group: p.Group, Resource: p.Resource},
 		}}
 		res, err := client.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, review, metav1.CreateOptions{})
+		if apierrors.IsNotFound(err) {
+			return fmt.Errorf("checking permission %q: the API server does not serve SelfSubjectAccessReviews (authorization.k8s.io/v1); use --skip-permission-check: %w", p, err)
+		}
 		if err != nil {
-			return fmt.Errorf("checking permission %q with a SelfSubjectAccessReview: %w (use --skip-permission-check if the API server does not serve authorization.k8s.io/v1)", p, err)
+			return fmt.Errorf("checking permission %q with a SelfSubjectAccessReview: %w", p, err)
 		}
 		if !res.Status.Allowed || res.Status.Denied {
 			missing = append(missing, p)
