@@ -48,12 +48,12 @@ func TestTemplate(t *testing.T) {
 				t.Errorf("webhook replicas %d, want 2", *dep.Spec.Replicas)
 			}
 			checkHardened(t, dep.Spec.Template.Spec)
-			var keys []string
+			var spread []string
 			for _, c := range dep.Spec.Template.Spec.TopologySpreadConstraints {
-				keys = append(keys, c.TopologyKey)
+				spread = append(spread, c.TopologyKey)
 			}
-			if !slices.Equal(keys, []string{corev1.LabelTopologyZone, corev1.LabelHostname}) {
-				t.Errorf("webhook spread over %v, want zone and hostname", keys)
+			if !slices.Equal(spread, []string{corev1.LabelTopologyZone, corev1.LabelHostname}) {
+				t.Errorf("webhook spread over %v, want zone and hostname", spread)
 			}
 			if _, ok := dep.Spec.Template.Annotations["checksum/config"]; !ok {
 				t.Error("webhook pods have no checksum/config annotation: a config change would not roll them")
@@ -69,8 +69,8 @@ func TestTemplate(t *testing.T) {
 				t.Errorf("namespaceSelector %+v, want every namespace but kube-system and the release's", sel)
 			}
 			secret := typed[corev1.Secret](t, r.get(t, "Secret", "sparkplane-webhook-tls"))
-			if secret.Type != corev1.SecretTypeTLS || len(secret.Data[corev1.TLSCertKey]) != 0 {
-				t.Errorf("TLS Secret type %s with %d bytes of tls.crt, want an empty kubernetes.io/tls Secret", secret.Type, len(secret.Data[corev1.TLSCertKey]))
+			if len(secret.Data) != 0 || len(secret.StringData) != 0 {
+				t.Errorf("the chart declares data in the TLS Secret (helm upgrade would reset or conflict with the certs controller's): %v", keys(secret.Data))
 			}
 			checkRuleVerbs(t, r, "sparkplane-webhook", "pods", []string{"get", "list", "watch"})
 			checkCertsRBAC(t, r)
@@ -248,9 +248,9 @@ func TestPodsMeetRestrictedPodSecurity(t *testing.T) {
 }
 
 // TestHelmInstall installs and uninstalls the chart with helm itself
-// against the API server (kubeVersion check, install order, NOTES.txt,
-// an upgrade), and checks the uninstall leaves no cluster-scoped object
-// behind.
+// against the API server (kubeVersion check, install order, NOTES.txt, an
+// upgrade that keeps the certificate the certs controller wrote), and checks
+// the uninstall leaves no cluster-scoped object behind.
 func TestHelmInstall(t *testing.T) {
 	// The chart's kubeVersion constraint, checked against versions a real
 	// cluster reports; the in-process API server reports an unstamped
@@ -298,6 +298,17 @@ func TestHelmInstall(t *testing.T) {
 	if _, err := shared.cp.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, "sparkplane-helm", metav1.GetOptions{}); err != nil {
 		t.Errorf("after helm install: %v", err)
 	}
+	// What `sparkplane certs` does to the chart's empty Secret (an update
+	// as its own field manager); an upgrade must leave that alone.
+	tls, err := shared.cp.Client.CoreV1().Secrets("sparkplane-helm").Get(ctx, "sparkplane-helm-webhook-tls", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tls.Data = map[string][]byte{corev1.TLSCertKey: []byte("issued"), corev1.TLSPrivateKeyKey: []byte("key"), "ca.crt": []byte("ca")}
+	if _, err := shared.cp.Client.CoreV1().Secrets("sparkplane-helm").Update(ctx, tls, metav1.UpdateOptions{FieldManager: "sparkplane-certs"}); err != nil {
+		t.Fatal(err)
+	}
+
 	// An upgrade that turns the escape on grants its pod permissions.
 	if out, err := helmRun(t, "upgrade", "sparkplane-helm", chart, "--kubeconfig", kubeconfig, "--namespace", "sparkplane-helm",
 		"--reuse-values", "--set", "config.availabilityEscape.enabled=true"); err != nil {
@@ -306,6 +317,9 @@ func TestHelmInstall(t *testing.T) {
 	cr, err := shared.cp.Client.RbacV1().ClusterRoles().Get(ctx, "sparkplane-helm-webhook", metav1.GetOptions{})
 	if err != nil || !slices.ContainsFunc(cr.Rules, func(r rbacv1.PolicyRule) bool { return slices.Contains(r.Verbs, "delete") }) {
 		t.Errorf("after helm upgrade with the escape on, ClusterRole sparkplane-helm-webhook grants no delete: %+v %v", cr, err)
+	}
+	if tls, err := shared.cp.Client.CoreV1().Secrets("sparkplane-helm").Get(ctx, "sparkplane-helm-webhook-tls", metav1.GetOptions{}); err != nil || string(tls.Data[corev1.TLSCertKey]) != "issued" {
+		t.Errorf("helm upgrade changed the issued certificate in the TLS Secret: %q %v", tls.Data[corev1.TLSCertKey], err)
 	}
 	if out, err := helmRun(t, "uninstall", "sparkplane-helm", "--kubeconfig", kubeconfig, "--namespace", "sparkplane-helm", "--wait"); err != nil {
 		t.Fatalf("helm uninstall: %v\n%s", err, out)
