@@ -177,36 +177,30 @@ func (l *Ledger) Consume(app AppKey, executor, node string) (took, complete bool
 }
 
 // remaining assigns the executors to slots: first each to a slot on its own
-// node, then the rest to the nodes with the most slots left (ties by name).
-// It depends only on the set of executors, not the order they came in, so
-// Rebuild arrives at the same slots as the live ledger. Adding an executor
-// never raises the slots left on any node (the second pass removes the
-// highest units first), so consuming never brings back room given away.
+// node, then the rest (executors on nodes without a slot of theirs left)
+// to the free slots last in node-name order. It depends only on the set of
+// executors, not the order they came in, so Rebuild arrives at the same
+// slots as the live ledger. Adding an executor never raises the slots left
+// on any node, and an executor on a node with a slot left takes exactly
+// that slot and moves no other: the room it fills is the room it was held
+// for, so nothing is counted twice and nothing held is given away.
 func remaining(slots map[string]int, executors map[string]string) map[string]int {
-	left := make(map[string]int, len(slots))
-	for n, k := range slots {
-		left[n] = k
-	}
-	unmatched := 0
+	onNode := make(map[string]int, len(slots))
 	for _, node := range executors {
-		if left[node] > 0 {
-			left[node]--
-		} else {
-			unmatched++
-		}
+		onNode[node]++
+	}
+	left := make(map[string]int, len(slots))
+	unmatched := len(executors)
+	for n, k := range slots {
+		matched := min(onNode[n], k)
+		left[n] = k - matched
+		unmatched -= matched
 	}
 	names := slices.Sorted(maps.Keys(slots))
-	for ; unmatched > 0; unmatched-- {
-		best := ""
-		for _, n := range names {
-			if left[n] > 0 && (best == "" || left[n] > left[best]) {
-				best = n
-			}
-		}
-		if best == "" {
-			break
-		}
-		left[best]--
+	for i := len(names) - 1; i >= 0 && unmatched > 0; i-- {
+		take := min(left[names[i]], unmatched)
+		left[names[i]] -= take
+		unmatched -= take
 	}
 	for n, k := range left {
 		if k == 0 {
