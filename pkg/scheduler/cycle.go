@@ -276,13 +276,23 @@ func (p *SparkGang) Reserve(ctx context.Context, state fwk.CycleState, pod *core
 	case spark.RoleDriver:
 		return p.reserveDriver(ctx, state, cd, pod, nodeName)
 	case spark.RoleExecutor:
+		// The executor takes its slot now, not when bound: the framework
+		// counts it on the node from here on, and a slot still held for it
+		// would count it twice and turn other pods away from free room
+		// (with nothing to wake them when the slot is taken later).
 		p.mu.Lock()
+		var driver *corev1.Pod
 		if a := p.apps.apps[cd.app]; a != nil {
 			if e := a.executors[pod.UID]; e != nil {
 				e.assumed = nodeName
 			}
+			driver = a.driver
 		}
+		_, complete := p.ledger.Consume(cd.app, pod.Name, nodeName)
 		p.mu.Unlock()
+		if complete {
+			p.gangComplete(cd.app, driver)
+		}
 	}
 	return nil
 }
@@ -332,6 +342,9 @@ func (p *SparkGang) Unreserve(ctx context.Context, _ fwk.CycleState, pod *corev1
 		released = p.ledger.Release(a.key)
 		a.reserved, a.claimed = false, time.Time{}
 	case role == spark.RoleExecutor:
+		// Its slot stays taken: the room may be promised to another app by
+		// now, and giving it back could book it twice. The retried
+		// executor is placed best effort.
 		if e := a.executors[pod.UID]; e != nil && e.assumed == nodeName {
 			e.assumed = ""
 		}
@@ -383,7 +396,8 @@ func (p *SparkGang) setGangAnnotation(ctx context.Context, namespace, name strin
 }
 
 // PostBind records a driver's gang wait and tells what was reserved; for
-// an executor it takes its slot of the reservation.
+// an executor it confirms its slot (taken in Reserve already, unless the
+// scheduler restarted in between).
 func (p *SparkGang) PostBind(ctx context.Context, state fwk.CycleState, pod *corev1.Pod, nodeName string) {
 	cd, err := readCycle(state)
 	if err != nil {

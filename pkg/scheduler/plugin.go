@@ -302,10 +302,15 @@ func (p *SparkGang) kickLoop(ctx context.Context) {
 			return
 		case <-p.kickCh:
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(kickDebounce):
+		// Room freed by a pod that ended shows in the scheduler's cache a
+		// moment after the event: wait for it. A queue that moved (a gang
+		// reserved, which the ledger already shows) needs no wait.
+		if p.wakeNoFit.Load() {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(kickDebounce):
+			}
 		}
 		if pods := p.toActivate(); len(pods) > 0 {
 			p.handle.Activate(p.logger, pods)
