@@ -9,9 +9,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
 	"k8s.io/utils/ptr"
 
 	"github.com/sparkplane/sparkplane/pkg/spark"
@@ -35,6 +39,7 @@ type Driver struct {
 	cancel   context.CancelFunc
 	stopped  chan struct{}
 	done     chan struct{} // closed when the app has finished (App.Duration)
+	bound    time.Time     // when the driver was seen bound
 	started  time.Time     // when the minimum executors were all bound
 	finished time.Time
 }
@@ -53,7 +58,7 @@ func Start(ctx context.Context, client kubernetes.Interface, app App) (*Driver, 
 		if pod, err = WaitBound(ctx, client, pod.Namespace, pod.Name); err != nil {
 			return nil, fmt.Errorf("driver of %s: %w", d.App.Name, err)
 		}
-		d.Pod = pod
+		d.Pod, d.bound = pod, time.Now()
 	}
 	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	d.cancel = cancel
@@ -65,21 +70,35 @@ func newDriver(client kubernetes.Interface, app App) *Driver {
 	return &Driver{App: app.withDefaults(), client: client, nextID: 1, stopped: make(chan struct{}), done: make(chan struct{})}
 }
 
-// WaitBound waits until the pod has a node.
+// WaitBound waits until the pod has a node. It watches the one pod (as
+// spark-submit watches its driver) instead of polling, so many waiting
+// drivers cost the API server one idle watch each.
 func WaitBound(ctx context.Context, client kubernetes.Interface, namespace, name string) (*corev1.Pod, error) {
-	var pod *corev1.Pod
-	err := wait.PollUntilContextCancel(ctx, 50*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		p, err := client.CoreV1().Pods(namespace).Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return false, err
+	sel := fields.OneTermEqualSelector("metadata.name", name).String()
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = sel
+			return client.CoreV1().Pods(namespace).List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = sel
+			return client.CoreV1().Pods(namespace).Watch(ctx, o)
+		},
+	}
+	ev, err := watchtools.UntilWithSync(ctx, lw, &corev1.Pod{}, nil, func(e watch.Event) (bool, error) {
+		switch e.Type {
+		case watch.Deleted:
+			return false, fmt.Errorf("pod %s/%s was deleted", namespace, name)
+		case watch.Added, watch.Modified:
+			p, ok := e.Object.(*corev1.Pod)
+			return ok && p.Spec.NodeName != "", nil
 		}
-		pod = p
-		return p.Spec.NodeName != "", nil
+		return false, nil
 	})
 	if err != nil {
-		return pod, fmt.Errorf("waiting for pod %s/%s to be bound: %w", namespace, name, err)
+		return nil, fmt.Errorf("waiting for pod %s/%s to be bound: %w", namespace, name, err)
 	}
-	return pod, nil
+	return ev.Object.(*corev1.Pod), nil
 }
 
 func (d *Driver) allocate(ctx context.Context) {

@@ -42,7 +42,7 @@ func Submit(ctx context.Context, client kubernetes.Interface, app App) (*Driver,
 				return
 			}
 			d.mu.Lock()
-			d.Pod = pod
+			d.Pod, d.bound = pod, time.Now()
 			d.mu.Unlock()
 		}
 		d.allocate(loopCtx)
@@ -226,6 +226,13 @@ func succeed(ctx context.Context, client kubernetes.Interface, namespace, name s
 
 // Done is closed when the app has finished (only with App.Duration).
 func (d *Driver) Done() <-chan struct{} { return d.done }
+
+// Bound is when the driver was seen bound (zero until then and in client mode).
+func (d *Driver) Bound() time.Time {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.bound
+}
 
 // Started is when all of the app's executors were first bound (zero until
 // then; only tracked with App.Duration).
