@@ -75,8 +75,12 @@ func mainDeadlock(args []string) {
 	duration := fs.Duration("duration", 20*time.Second, "an app's run once its executors are bound (one simulated minute)")
 	timeout := fs.Duration("timeout", 0, "bound on each scheduler's run (default 2x the packing bound + 30s)")
 	scheds := fs.String("schedulers", "default,sparkplane", "schedulers to run")
+	timeline := fs.Duration("timeline", 0, "print drivers bound, apps running and apps finished per this interval (0: no timeline)")
 	_ = fs.Parse(args)
-	cfg := deadlock.Config{Apps: *apps, Nodes: *nodes, Duration: *duration, Timeout: *timeout, Log: os.Stdout}
+	cfg := deadlock.Config{Apps: *apps, Nodes: *nodes, Duration: *duration, Timeout: *timeout, Log: os.Stdout, Bucket: *timeline}
+	if *timeline > 0 {
+		cfg.Timeline = os.Stdout
+	}
 	for _, s := range strings.Split(*scheds, ",") {
 		cfg.Schedulers = append(cfg.Schedulers, strings.TrimSpace(s))
 	}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -20,6 +21,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	"golang.org/x/sync/errgroup"
 	"k8s.io/utils/ptr"
 
 	"github.com/sparkplane/sparkplane/bench/benchkit"
@@ -36,6 +38,10 @@ type Config struct {
 	NodeCPU   int           // default 5: one app of 1 driver + 4 executors
 	Executors int           // executors per app (default 4)
 	Duration  time.Duration // an app's run once all its executors are bound: one simulated minute
+	// StartDelay is how long a bound driver takes to ask for its first
+	// executor, BatchDelay the time between its requests (one executor
+	// each); defaults 300ms and 500ms.
+	StartDelay, BatchDelay time.Duration
 	// Timeout bounds each scheduler's run (default: 2x the packing bound
 	// plus 30s).
 	Timeout time.Duration
@@ -43,6 +49,10 @@ type Config struct {
 	Schedulers []string
 	Metrics    *scheduler.Metrics
 	Log        io.Writer
+	// Timeline, when set, receives per-scheduler counts of drivers bound,
+	// apps running (all executors bound) and apps finished per Bucket.
+	Timeline io.Writer
+	Bucket   time.Duration
 }
 
 // Row is one scheduler's outcome.
@@ -69,6 +79,12 @@ func (c *Config) defaults() {
 	}
 	if c.Duration == 0 {
 		c.Duration = 20 * time.Second
+	}
+	if c.StartDelay == 0 {
+		c.StartDelay = 300 * time.Millisecond
+	}
+	if c.BatchDelay == 0 {
+		c.BatchDelay = 500 * time.Millisecond
 	}
 	if len(c.Schedulers) == 0 {
 		c.Schedulers = []string{"default", "sparkplane"}
@@ -154,21 +170,32 @@ func runOne(ctx context.Context, client kubernetes.Interface, cfg Config, label,
 			d.Stop()
 		}
 	}()
+	// All apps are submitted at once, as by many users: 16 concurrent
+	// spark-submits, so the submission burst itself takes little time.
+	drivers = make([]*sparksim.Driver, cfg.Apps)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(16)
 	for i := range cfg.Apps {
 		app := sparksim.App{
 			Namespace: ns.Name, Name: fmt.Sprintf("app-%03d", i), Executors: cfg.Executors,
 			DriverCPU: "1", DriverMemory: "1Gi", ExecutorCPU: "1", ExecutorMemory: "1Gi",
 			// One executor per request round, as in the scheduler tests,
 			// so running drivers compete for the room left.
-			BatchSize: 1, BatchDelay: 500 * time.Millisecond, StartDelay: 300 * time.Millisecond,
+			BatchSize: 1, BatchDelay: cfg.BatchDelay, StartDelay: cfg.StartDelay,
 			Duration: cfg.Duration, SchedulerName: schedName,
 		}
-		d, err := sparksim.Submit(ctx, client, app)
-		if err != nil {
-			return row, err
-		}
-		drivers = append(drivers, d)
+		g.Go(func() error {
+			d, err := sparksim.Submit(gctx, client, app)
+			drivers[i] = d
+			return err
+		})
 	}
+	err = g.Wait()
+	drivers = slices.DeleteFunc(drivers, func(d *sparksim.Driver) bool { return d == nil })
+	if err != nil {
+		return row, err
+	}
+	benchkit.Logf(cfg.Log)("  %s: %d apps submitted in %s", label, cfg.Apps, time.Since(start).Round(100*time.Millisecond))
 
 	deadline := time.After(cfg.Timeout)
 	var mu sync.Mutex
@@ -210,6 +237,9 @@ func runOne(ctx context.Context, client kubernetes.Interface, cfg Config, label,
 		if st := d.Started(); !st.IsZero() && (row.FirstRunning == 0 || st.Sub(start) < row.FirstRunning) {
 			row.FirstRunning = st.Sub(start)
 		}
+	}
+	if cfg.Timeline != nil {
+		printTimeline(cfg, label, start, drivers)
 	}
 	row.PerSimMinute = float64(row.Completed) / (row.Makespan.Seconds() / cfg.Duration.Seconds())
 	if row.Completed == row.Apps {
@@ -267,3 +297,36 @@ func Print(out io.Writer, cfg Config, rows []Row) {
 	tw.Flush()
 	fmt.Fprintf(out, "\none simulated minute = an app's run time once all its executors are bound (%s)\n", cfg.Duration)
 }
+
+// printTimeline shows when drivers were bound, apps started running and
+// apps finished, per bucket since submission: where a makespan's time went.
+func printTimeline(cfg Config, label string, start time.Time, drivers []*sparksim.Driver) {
+	bucket := cfg.Bucket
+	if bucket <= 0 {
+		bucket = 2 * time.Second
+	}
+	type counts struct{ bound, started, finished int }
+	var rows []counts
+	add := func(t time.Time, f func(*counts)) {
+		if t.IsZero() {
+			return
+		}
+		i := int(t.Sub(start) / bucket)
+		for len(rows) <= i {
+			rows = append(rows, counts{})
+		}
+		f(&rows[i])
+	}
+	for _, d := range drivers {
+		add(d.Bound(), func(c *counts) { c.bound++ })
+		add(d.Started(), func(c *counts) { c.started++ })
+		add(d.Finished(), func(c *counts) { c.finished++ })
+	}
+	tw := tabwriter.NewWriter(cfg.Timeline, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "%s: since submission\tdrivers bound\tapps running\tapps finished\t\n", label)
+	for i, c := range rows {
+		fmt.Fprintf(tw, "%s-%s\t%d\t%d\t%d\t\n", time.Duration(i)*bucket, time.Duration(i+1)*bucket, c.bound, c.started, c.finished)
+	}
+	tw.Flush()
+}
+
