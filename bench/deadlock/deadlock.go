@@ -17,11 +17,11 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
-	"golang.org/x/sync/errgroup"
 	"k8s.io/utils/ptr"
 
 	"github.com/sparkplane/sparkplane/bench/benchkit"
@@ -329,4 +329,3 @@ func printTimeline(cfg Config, label string, start time.Time, drivers []*sparksi
 	}
 	tw.Flush()
 }
-
