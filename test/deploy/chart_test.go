@@ -249,8 +249,9 @@ func TestPodsMeetRestrictedPodSecurity(t *testing.T) {
 
 // TestHelmInstall installs and uninstalls the chart with helm itself
 // against the API server (kubeVersion check, install order, NOTES.txt, an
-// upgrade that keeps the certificate the certs controller wrote), and checks
-// the uninstall leaves no cluster-scoped object behind.
+// upgrade that keeps the certificate and caBundle the certs controller
+// wrote), and checks the uninstall leaves no cluster-scoped object behind.
+// HELM_VERSION=v4.x.y runs it (and the package) with Helm 4.
 func TestHelmInstall(t *testing.T) {
 	// The chart's kubeVersion constraint, checked against versions a real
 	// cluster reports; the in-process API server reports an unstamped
@@ -308,6 +309,15 @@ func TestHelmInstall(t *testing.T) {
 	if _, err := shared.cp.Client.CoreV1().Secrets("sparkplane-helm").Update(ctx, tls, metav1.UpdateOptions{FieldManager: "sparkplane-certs"}); err != nil {
 		t.Fatal(err)
 	}
+	mwcs := shared.cp.Client.AdmissionregistrationV1().MutatingWebhookConfigurations()
+	mwc, err := mwcs.Get(ctx, "sparkplane-helm", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mwc.Webhooks[0].ClientConfig.CABundle = []byte("ca")
+	if _, err := mwcs.Update(ctx, mwc, metav1.UpdateOptions{FieldManager: "sparkplane-certs"}); err != nil {
+		t.Fatal(err)
+	}
 
 	// An upgrade that turns the escape on grants its pod permissions.
 	if out, err := helmRun(t, "upgrade", "sparkplane-helm", chart, "--kubeconfig", kubeconfig, "--namespace", "sparkplane-helm",
@@ -320,6 +330,9 @@ func TestHelmInstall(t *testing.T) {
 	}
 	if tls, err := shared.cp.Client.CoreV1().Secrets("sparkplane-helm").Get(ctx, "sparkplane-helm-webhook-tls", metav1.GetOptions{}); err != nil || string(tls.Data[corev1.TLSCertKey]) != "issued" {
 		t.Errorf("helm upgrade changed the issued certificate in the TLS Secret: %q %v", tls.Data[corev1.TLSCertKey], err)
+	}
+	if mwc, err := mwcs.Get(ctx, "sparkplane-helm", metav1.GetOptions{}); err != nil || string(mwc.Webhooks[0].ClientConfig.CABundle) != "ca" {
+		t.Errorf("helm upgrade changed the injected caBundle: %v", err)
 	}
 	if out, err := helmRun(t, "uninstall", "sparkplane-helm", "--kubeconfig", kubeconfig, "--namespace", "sparkplane-helm", "--wait"); err != nil {
 		t.Fatalf("helm uninstall: %v\n%s", err, out)
