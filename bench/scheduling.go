@@ -43,8 +43,12 @@ func mainPlacement(args []string) {
 	qps := fs.Int("qps", 5000, "client QPS of the scheduler and the bench (burst 2x)")
 	timeout := fs.Duration("timeout", 5*time.Minute, "bound on one strategy at one size")
 	warmup := fs.Bool("warmup", true, "run (a) once, unreported, after adding nodes")
+	backlog := fs.Bool("backlog", false, "measure the scheduler alone: stop it while the executors are created, then time it from its first binding to its last (default: create while it runs and time creation to bound)")
+	background := fs.Int("background", 0, "pods already running on every node (other apps' executors), as on a busy cluster")
+	plotFile := fs.String("plot", "", "write a PNG of pods/s against nodes per strategy to this file")
+	profDir := fs.String("cpuprofile", "", "write a CPU profile per strategy and size into this directory")
 	_ = fs.Parse(args)
-	cfg := placement.Config{Apps: max(*pods / *execs, 1), Executors: *execs, Warmup: *warmup, QPS: float32(*qps), Burst: 2 * *qps, Timeout: *timeout, Log: os.Stdout}
+	cfg := placement.Config{Apps: max(*pods / *execs, 1), Executors: *execs, Warmup: *warmup, QPS: float32(*qps), Burst: 2 * *qps, Timeout: *timeout, Log: os.Stdout, Backlog: *backlog, ProfileDir: *profDir, Background: *background}
 	for _, s := range strings.Split(*nodes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 3 {
@@ -62,6 +66,20 @@ func mainPlacement(args []string) {
 	rows, err := placement.Run(ctx, cp, cfg)
 	fmt.Println()
 	placement.Print(os.Stdout, rows)
+	if *plotFile != "" && len(rows) > 0 {
+		title := "Placement throughput on kube-scheduler v1.36 (executors created while it runs)"
+		if cfg.Backlog {
+			title = "Placement throughput on kube-scheduler v1.36 (a backlog of executors)"
+		}
+		if cfg.Background > 0 {
+			title += fmt.Sprintf(", %d pods per node", cfg.Background)
+		}
+		if perr := placement.Plot(rows, title, *plotFile); perr != nil {
+			fmt.Fprintln(os.Stderr, "bench:", perr)
+		} else {
+			fmt.Println("plot:", *plotFile)
+		}
+	}
 	if err != nil {
 		stop()
 		fail(err)

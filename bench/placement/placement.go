@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"sort"
 	"strings"
@@ -19,6 +20,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
@@ -89,6 +91,21 @@ type Config struct {
 	Warmup bool
 	// Log receives progress lines (nil: none).
 	Log io.Writer
+	// Background is the number of pods already running on every node
+	// (other apps' executors: small requests, bound directly), as on a busy
+	// cluster. Required pod affinity is evaluated against every such pod.
+	Background int
+	// Backlog measures the scheduler alone: the scheduler is stopped while
+	// the executors are created and started again once they all exist, and
+	// pods/s is over the span from the first executor bound to the last.
+	// Without it, executors are created as fast as the API server takes
+	// them while the scheduler runs (the online mode): creation and
+	// scheduling share the CPU, and latency is creation to bound.
+	Backlog bool
+	// ProfileDir, when set, receives a CPU profile of this process (API
+	// server, etcd and scheduler alike) per strategy and size, taken while
+	// the executors are scheduled.
+	ProfileDir string
 }
 
 // Row is one strategy at one cluster size.
@@ -143,7 +160,11 @@ func Run(ctx context.Context, cp *controlplane.ControlPlane, cfg Config) (rows [
 	if err != nil {
 		return nil, err
 	}
-	defer func() { retErr = errors.Join(retErr, sched.Stop()) }()
+	if cfg.Metrics == nil {
+		cfg.Metrics = scheduler.NewMetrics() // one set across restarts
+	}
+	sc := &schedulers{cp: cp, cfg: cfg, run: sched}
+	defer func() { retErr = errors.Join(retErr, sc.stop()) }()
 
 	var nodeNames []string
 	defer func() {
@@ -151,6 +172,12 @@ func Run(ctx context.Context, cp *controlplane.ControlPlane, cfg Config) (rows [
 			_ = client.CoreV1().Nodes().Delete(context.WithoutCancel(ctx), n, metav1.DeleteOptions{})
 		}
 	}()
+	if cfg.Background > 0 {
+		if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: backgroundNamespace}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return nil, err
+		}
+		defer cleanupNamespace(context.WithoutCancel(ctx), client, backgroundNamespace)
+	}
 	prefix := fmt.Sprintf("bench-%d", time.Now().UnixNano()%100000)
 	for _, size := range sizes {
 		start := time.Now()
@@ -159,11 +186,18 @@ func Run(ctx context.Context, cp *controlplane.ControlPlane, cfg Config) (rows [
 		if err != nil {
 			return rows, err
 		}
+		if cfg.Background > 0 {
+			bgStart := time.Now()
+			if err := createBackground(ctx, client, names, cfg.Background); err != nil {
+				return rows, fmt.Errorf("background pods: %w", err)
+			}
+			logf("%d background pods (%d per node) in %s", cfg.Background*len(names), cfg.Background, time.Since(bgStart).Round(time.Millisecond))
+		}
 		// Let the scheduler's node informer catch up with the new nodes.
 		time.Sleep(2 * time.Second)
 		logf("%d nodes ready in %s", size, time.Since(start).Round(time.Millisecond))
 		if cfg.Warmup {
-			r, err := runStrategy(ctx, cp, client, cfg, Unconstrained, size)
+			r, err := runStrategy(ctx, cp, client, sc, cfg, Unconstrained, size)
 			if err != nil {
 				return rows, fmt.Errorf("warm-up at %d nodes: %w", size, err)
 			}
@@ -171,7 +205,7 @@ func Run(ctx context.Context, cp *controlplane.ControlPlane, cfg Config) (rows [
 		}
 		first := len(rows)
 		for _, s := range order {
-			r, err := runStrategy(ctx, cp, client, cfg, s, size)
+			r, err := runStrategy(ctx, cp, client, sc, cfg, s, size)
 			if err != nil {
 				return rows, fmt.Errorf("strategy %s at %d nodes: %w", s, size, err)
 			}
@@ -304,7 +338,32 @@ func (w *watcher) countBound(names []string) int {
 	return n
 }
 
-func runStrategy(ctx context.Context, cp *controlplane.ControlPlane, client kubernetes.Interface, cfg Config, strategy string, size int) (Row, error) {
+// schedulers stops and starts the bench's scheduler (backlog mode).
+type schedulers struct {
+	cp  *controlplane.ControlPlane
+	cfg Config
+	run *scheduler.Running
+}
+
+func (s *schedulers) stop() error {
+	if s.run == nil {
+		return nil
+	}
+	err := s.run.Stop()
+	s.run = nil
+	return err
+}
+
+func (s *schedulers) start(ctx context.Context) error {
+	if s.run != nil {
+		return nil
+	}
+	_, run, err := benchkit.StartSchedulers(ctx, s.cp, s.cfg.QPS, s.cfg.Burst, s.cfg.Metrics)
+	s.run = run
+	return err
+}
+
+func runStrategy(ctx context.Context, cp *controlplane.ControlPlane, client kubernetes.Interface, sc *schedulers, cfg Config, strategy string, size int) (Row, error) {
 	row := Row{Nodes: size, Strategy: strategy}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
@@ -321,7 +380,11 @@ func runStrategy(ctx context.Context, cp *controlplane.ControlPlane, client kube
 	}
 	defer w.close()
 
+	// Zone pinning alone: the capacity-type rules (a preferred spot term on
+	// executors by default) are off, so (d) and (e) differ from (a) only in
+	// keeping executors in their driver's zone.
 	placeCfg := v1alpha1.Default()
+	placeCfg.Executor.Mode = v1alpha1.ModeOff
 	if strategy == WebhookPinned {
 		stop, err := startWebhook(ctx, cp, placeCfg)
 		if err != nil {
@@ -408,16 +471,37 @@ func runStrategy(ctx context.Context, cp *controlplane.ControlPlane, client kube
 		}
 	}
 	row.Executors = len(pods)
+	if cfg.Backlog {
+		if err := sc.stop(); err != nil {
+			return row, fmt.Errorf("stopping the scheduler: %w", err)
+		}
+	}
 	created := make([]time.Time, len(pods))
 	start := time.Now()
+	stopProfile := func() {}
+	if !cfg.Backlog {
+		if stopProfile, err = profile(cfg.ProfileDir, size, strategy); err != nil {
+			return row, err
+		}
+	}
 	if err := parallel(ctx, len(pods), func(i int) error {
 		created[i] = time.Now()
 		_, err := client.CoreV1().Pods(ns).Create(ctx, pods[i], metav1.CreateOptions{})
 		return err
 	}); err != nil {
+		stopProfile()
 		return row, fmt.Errorf("creating executors: %w", err)
 	}
 	row.CreateWall = time.Since(start)
+	if cfg.Backlog {
+		if stopProfile, err = profile(cfg.ProfileDir, size, strategy); err != nil {
+			return row, err
+		}
+		if err := sc.start(ctx); err != nil {
+			stopProfile()
+			return row, fmt.Errorf("starting the scheduler: %w", err)
+		}
+	}
 	names := make([]string, len(pods))
 	for i, p := range pods {
 		names[i] = p.Name
@@ -425,8 +509,9 @@ func runStrategy(ctx context.Context, cp *controlplane.ControlPlane, client kube
 	waitErr := wait.PollUntilContextCancel(ctx, 20*time.Millisecond, true, func(context.Context) (bool, error) {
 		return w.countBound(names) == len(names), nil
 	})
+	stopProfile()
 	var lat []time.Duration
-	var last time.Time
+	var first, last time.Time
 	for i, n := range names {
 		t, node, ok := w.boundAt(n)
 		if !ok {
@@ -444,12 +529,24 @@ func runStrategy(ctx context.Context, cp *controlplane.ControlPlane, client kube
 		if t.After(last) {
 			last = t
 		}
+		if first.IsZero() || t.Before(first) {
+			first = t
+		}
 	}
-	if row.Bound > 0 {
+	switch {
+	case row.Bound > 1 && cfg.Backlog:
+		// The scheduler alone: from its first binding to its last.
+		row.Wall = last.Sub(first)
+		row.PodsPerSec = float64(row.Bound-1) / row.Wall.Seconds()
+	case row.Bound > 0:
 		row.Wall = last.Sub(start)
 		row.PodsPerSec = float64(row.Bound) / row.Wall.Seconds()
+	}
+	if row.Bound > 0 {
 		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-		row.P50, row.P99 = pct(lat, 0.50), pct(lat, 0.99)
+		if !cfg.Backlog { // a backlog's latency is mostly its wait for the scheduler
+			row.P50, row.P99 = pct(lat, 0.50), pct(lat, 0.99)
+		}
 	}
 	if waitErr != nil && row.Bound == 0 {
 		return row, fmt.Errorf("no executor bound: %w", waitErr)
@@ -581,4 +678,45 @@ func Print(out io.Writer, rows []Row) {
 			r.CreateWall.Round(time.Millisecond), r.Wall.Round(time.Millisecond), r.PodsPerSec, r.P50.Round(time.Millisecond), r.P99.Round(time.Millisecond), ratio, r.Limit)
 	}
 	tw.Flush()
+}
+
+// profile starts a CPU profile into dir (nothing when dir is empty) and
+// returns its stop function.
+func profile(dir string, size int, strategy string) (func(), error) {
+	if dir == "" {
+		return func() {}, nil
+	}
+	name := fmt.Sprintf("%s/cpu-%d-%s.pprof", dir, size, strings.ReplaceAll(strategy, "+", "w"))
+	f, err := os.Create(name)
+	if err != nil {
+		return nil, fmt.Errorf("creating CPU profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("starting CPU profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+const backgroundNamespace = "bench-background"
+
+// createBackground puts perNode small pods on each node, bound directly
+// (no scheduling), labelled as executors of other Spark apps (one app per
+// ten pods).
+func createBackground(ctx context.Context, client kubernetes.Interface, nodes []string, perNode int) error {
+	return parallel(ctx, len(nodes)*perNode, func(i int) error {
+		node := nodes[i/perNode]
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{
+				Name: fmt.Sprintf("bg-%s-%d", node, i%perNode), Namespace: backgroundNamespace,
+				Labels: map[string]string{"spark-role": "executor", "spark-app-selector": fmt.Sprintf("spark-bg-%d", i/10)},
+			},
+			Spec: corev1.PodSpec{
+				NodeName:   node,
+				Containers: []corev1.Container{{Name: "spark-kubernetes-executor", Image: "spark:3.5.0", Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("16Mi")}}}},
+			},
+		}
+		_, err := client.CoreV1().Pods(backgroundNamespace).Create(ctx, pod, metav1.CreateOptions{})
+		return err
+	})
 }

@@ -2,6 +2,9 @@ package scheduler_test
 
 import (
 	"context"
+	imgpng "image/png"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -44,14 +47,52 @@ func TestBenchPlacementSmoke(t *testing.T) {
 	t.Logf("\n%s", b.String())
 }
 
+// TestBenchPlacementBacklogSmoke runs the scheduler-alone mode on a busy
+// tiny cluster (background pods on every node), restarting the scheduler
+// per strategy, and draws the plot.
+func TestBenchPlacementBacklogSmoke(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	rows, err := placement.Run(ctx, shared.cp, placement.Config{
+		Nodes: []int{6}, Apps: 3, Executors: 3, Timeout: time.Minute, Metrics: shared.metrics,
+		Strategies: []string{placement.Unconstrained, placement.PodAffinity, placement.Gang},
+		Backlog:    true, Background: 2,
+	})
+	if err != nil {
+		t.Fatalf("placement bench: %v", err)
+	}
+	if len(rows) != 3 {
+		t.Fatalf("%d rows, want 3", len(rows))
+	}
+	for _, r := range rows {
+		if r.Bound != 9 || r.PodsPerSec <= 0 {
+			t.Errorf("%s: %d of 9 executors bound at %.1f pods/s", placement.Describe(r.Strategy), r.Bound, r.PodsPerSec)
+		}
+	}
+	png := filepath.Join(t.TempDir(), "placement.png")
+	if err := placement.Plot(rows, "smoke", png); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(png)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := imgpng.Decode(f)
+	if err != nil || img.Bounds().Dx() < 400 {
+		t.Fatalf("plot is not a PNG of a plausible size: %v", err)
+	}
+}
+
 // TestBenchDeadlockSmoke runs the deadlock benchmark at a tiny size: the
 // sparkplane scheduler completes every app of an over-subscribed cluster
 // (twice the apps that fit at once).
 func TestBenchDeadlockSmoke(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
+	var timeline strings.Builder
 	cfg := deadlock.Config{Apps: 4, Nodes: 2, Duration: 2 * time.Second, Timeout: time.Minute,
-		Schedulers: []string{"sparkplane"}, Metrics: shared.metrics}
+		Schedulers: []string{"sparkplane"}, Metrics: shared.metrics, Timeline: &timeline, Bucket: time.Second}
 	rows, err := deadlock.Run(ctx, shared.cp, cfg)
 	if err != nil {
 		t.Fatalf("deadlock bench: %v", err)
@@ -66,6 +107,9 @@ func TestBenchDeadlockSmoke(t *testing.T) {
 	deadlock.Print(&b, cfg, rows)
 	if !strings.Contains(b.String(), "sparkplane") {
 		t.Errorf("table has no sparkplane row:\n%s", b.String())
+	}
+	if !strings.Contains(timeline.String(), "apps finished") {
+		t.Errorf("no timeline:\n%s", timeline.String())
 	}
 	t.Logf("\n%s", b.String())
 }
