@@ -2,7 +2,7 @@
 // a thin adapter over cert-controller's rotator
 // (github.com/open-policy-agent/cert-controller): the rotator keeps a CA and
 // a serving certificate for <service>.<namespace>.svc in one existing
-// kubernetes.io/tls Secret, renews them before they expire, and injects the
+// Secret (tls.crt, tls.key, ca.crt), renews them before they expire, and injects the
 // CA into the caBundle of every webhook of one MutatingWebhookConfiguration.
 // The webhook pods mount the Secret; the kubelet refreshes the files and the
 // webhook's certificate watcher reloads them.
@@ -171,7 +171,7 @@ func (c *Controller) Preflight(ctx context.Context) error {
 	}
 	if _, err := c.client.CoreV1().Secrets(o.Namespace).Get(ctx, o.SecretName, metav1.GetOptions{}); err != nil {
 		if apierrors.IsNotFound(err) {
-			return fmt.Errorf("secret %s/%s not found (--namespace, --secret-name): create it empty with type kubernetes.io/tls, as the Helm chart does; this controller never creates Secrets", o.Namespace, o.SecretName)
+			return fmt.Errorf("secret %s/%s not found (--namespace, --secret-name): create it empty (type Opaque, no data), as the Helm chart does; this controller never creates Secrets", o.Namespace, o.SecretName)
 		}
 		return fmt.Errorf("reading Secret %s/%s: %w", o.Namespace, o.SecretName, err)
 	}

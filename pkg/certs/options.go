@@ -27,7 +27,7 @@ const (
 // the Helm chart uses for release "sparkplane" in "sparkplane-system".
 type Options struct {
 	Namespace            string // --namespace: of the Secret and the Service
-	SecretName           string // --secret-name: kubernetes.io/tls Secret to fill
+	SecretName           string // --secret-name: existing Secret to fill (Opaque, created empty by the chart)
 	ServiceName          string // --service-name: Service in front of the webhook
 	WebhookConfiguration string // --webhook-configuration: MutatingWebhookConfiguration to inject the CA into
 	// CertDir is where the Secret is mounted into this pod (--cert-dir).
@@ -82,7 +82,7 @@ func (o Options) Validate() error {
 		}
 	}
 	name("namespace", o.Namespace, "namespace of the Secret and Service", validation.IsDNS1123Label)
-	name("secret-name", o.SecretName, "kubernetes.io/tls Secret to fill", validation.IsDNS1123Subdomain)
+	name("secret-name", o.SecretName, "Secret to fill", validation.IsDNS1123Subdomain)
 	name("service-name", o.ServiceName, "Service in front of the webhook", validation.IsDNS1035Label)
 	name("webhook-configuration", o.WebhookConfiguration, "MutatingWebhookConfiguration to inject the CA into", validation.IsDNS1123Subdomain)
 	if o.CertDir == "" {

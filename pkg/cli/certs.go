@@ -29,7 +29,7 @@ open-policy-agent/cert-controller) keeps both in step:
 
   - it generates a CA and a serving certificate for
     <service-name>.<namespace>.svc (and .svc.cluster.local) and writes
-    tls.crt, tls.key, ca.crt (and ca.key) into the existing kubernetes.io/tls
+    tls.crt, tls.key, ca.crt (and ca.key) into the existing (empty, Opaque)
     Secret --secret-name; it never creates or deletes Secrets;
   - it copies the CA into the caBundle of every webhook of the
     MutatingWebhookConfiguration --webhook-configuration;
@@ -96,7 +96,7 @@ Secret and annotate the configuration with cert-manager.io/inject-ca-from.`,
 	f := cmd.Flags()
 	f.StringVar(&kubeconfig, "kubeconfig", "", "Path to a kubeconfig; empty means the in-cluster service account.")
 	f.StringVar(&opts.Namespace, "namespace", opts.Namespace, "Namespace of the Secret and of the webhook's Service.")
-	f.StringVar(&opts.SecretName, "secret-name", opts.SecretName, "Existing kubernetes.io/tls Secret to fill with tls.crt, tls.key and ca.crt.")
+	f.StringVar(&opts.SecretName, "secret-name", opts.SecretName, "Existing Secret (created empty, type Opaque) to fill with tls.crt, tls.key and ca.crt.")
 	f.StringVar(&opts.ServiceName, "service-name", opts.ServiceName, "Service in front of the webhook; the certificate is for <service-name>.<namespace>.svc.")
 	f.StringVar(&opts.WebhookConfiguration, "webhook-configuration", opts.WebhookConfiguration, "MutatingWebhookConfiguration whose webhooks get the CA as caBundle.")
 	f.StringVar(&opts.CertDir, "cert-dir", opts.CertDir, "Directory where the Secret is mounted into this pod (read-only, optional: true).")

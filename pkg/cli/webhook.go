@@ -36,7 +36,7 @@ capacity. Pods without a spark-role label are never changed.
 It serves over HTTPS on --secure-port:
   ` + webhook.PathMutate + `   the AdmissionReview endpoint (register it in a MutatingWebhookConfiguration)
   ` + webhook.PathHealthz + `        liveness
-  ` + webhook.PathReadyz + `         readiness: ready once the pod and node caches are synced
+  ` + webhook.PathReadyz + `         readiness: ready once the TLS certificate is loaded and the pod and node caches are synced
   ` + webhook.PathMetrics + `        Prometheus metrics
 
 At start-up it asks the API server (SelfSubjectAccessReviews) whether its

@@ -40,7 +40,7 @@ type Webhook struct {
 	log     logr.Logger
 }
 
-// New wires the webhook. It binds the port and loads certificates, so a bad
+// New wires the webhook. It binds the port and checks the certificate flags, so a bad
 // flag fails here, before anything runs.
 func New(opts Options) (*Webhook, error) {
 	if opts.Config == nil {
