@@ -104,6 +104,13 @@ func (c Config) PackingBound() time.Duration {
 	return time.Duration(math.Ceil(float64(c.Apps)/slots) * float64(c.Duration))
 }
 
+// Ramp is the time an app spends asking for its executors once its driver
+// runs, one per round (StartDelay, then a BatchDelay between requests):
+// the app's own, the same under any scheduler.
+func (c Config) Ramp() time.Duration {
+	return c.StartDelay + time.Duration(c.Executors-1)*c.BatchDelay
+}
+
 // Run measures each scheduler on cp (its own scheduler process with raised
 // client limits; nodes created here and deleted at the end).
 func Run(ctx context.Context, cp *controlplane.ControlPlane, cfg Config) (rows []Row, retErr error) {
@@ -296,6 +303,15 @@ func Print(out io.Writer, cfg Config, rows []Row) {
 	}
 	tw.Flush()
 	fmt.Fprintf(out, "\none simulated minute = an app's run time once all its executors are bound (%s)\n", cfg.Duration)
+	waves := math.Round(cfg.PackingBound().Seconds() / cfg.Duration.Seconds())
+	withRamp := time.Duration(waves) * (cfg.Duration + cfg.Ramp())
+	fmt.Fprintf(out, "each app also takes %s to ask for its %d executors one at a time; counting that, the bound is %s", cfg.Ramp(), cfg.Executors, withRamp.Round(100*time.Millisecond))
+	for _, r := range rows {
+		if r.Completed == r.Apps && !r.TimedOut {
+			fmt.Fprintf(out, "; %s %.2fx of it", r.Scheduler, r.Makespan.Seconds()/withRamp.Seconds())
+		}
+	}
+	fmt.Fprintln(out)
 }
 
 // printTimeline shows when drivers were bound, apps started running and
