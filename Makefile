@@ -4,7 +4,7 @@ GO ?= go
 STATICCHECK_VERSION ?= v0.8.2
 BIN := bin/sparkplane
 
-.PHONY: help demo build test unit e2e spark lint fuzz bench k8s-replace clean
+.PHONY: help demo build image test unit e2e spark lint fuzz bench k8s-replace clean
 
 help: ## List targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -14,6 +14,9 @@ demo: build ## Run the local multi-zone demo (no Docker, no cluster needed)
 
 build: ## Build bin/sparkplane
 	$(GO) build -o $(BIN) ./cmd/sparkplane
+
+image: ## Build the container image (no Docker needed) into bin/sparkplane-image.tar; see docs/image.md
+	GO=$(GO) ./hack/build-image.sh
 
 test: lint ## Lint, then run every test (unit, fuzz seeds, integration on a real control plane)
 	$(GO) test -count=1 -timeout 30m ./...
