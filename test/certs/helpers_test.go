@@ -25,13 +25,12 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
-	secretvolume "k8s.io/kubernetes/pkg/volume/secret"
-	volumeutil "k8s.io/kubernetes/pkg/volume/util"
 	"k8s.io/utils/ptr"
 
 	"github.com/sparkplane/sparkplane/pkg/certs"
 	"github.com/sparkplane/sparkplane/pkg/controlplane"
 	"github.com/sparkplane/sparkplane/pkg/webhook"
+	"github.com/sparkplane/sparkplane/test/testkit"
 )
 
 // Names as the Helm chart makes them (release "sparkplane"); the namespace
@@ -198,40 +197,18 @@ func (in *install) kubeconfig(t *testing.T) string {
 	return path
 }
 
-// project mounts the Secret into a new directory the way the kubelet does
-// for a secret volume with optional: true (its own payload builder and
-// atomic writer: files are symlinks into a directory swapped on each
-// update), polling the Secret until the test ends. keys restricts the
-// projected keys like a volume's items; none means all.
+// project mounts the Secret as an optional secret volume, the way the
+// kubelet does (testkit.ProjectSecret). keys restricts the projected keys
+// like a volume's items; none means all.
 func (in *install) project(t *testing.T, keys ...string) string {
 	t.Helper()
-	dir := t.TempDir()
-	writer, err := volumeutil.NewAtomicWriter(dir, "secret volume "+secretName)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var items []corev1.KeyToPath
 	for _, k := range keys {
 		items = append(items, corev1.KeyToPath{Key: k, Path: k})
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	t.Cleanup(func() { cancel(); <-done })
-	go func() {
-		defer close(done)
-		for ctx.Err() == nil {
-			if s, err := cp.Client.CoreV1().Secrets(in.ns).Get(ctx, secretName, metav1.GetOptions{}); err == nil {
-				if payload, err := secretvolume.MakePayload(items, s, ptr.To[int32](0o644), true); err == nil {
-					_ = writer.Write(payload, nil)
-				}
-			}
-			select {
-			case <-ctx.Done():
-			case <-time.After(100 * time.Millisecond):
-			}
-		}
-	}()
-	return dir
+	return testkit.ProjectSecret(t, cp.Client, in.ns, corev1.SecretVolumeSource{
+		SecretName: secretName, Items: items, DefaultMode: ptr.To[int32](0o644), Optional: ptr.To(true),
+	})
 }
 
 // startWebhook runs the real webhook (caches against the apiserver as

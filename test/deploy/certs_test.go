@@ -9,16 +9,14 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	secretvolume "k8s.io/kubernetes/pkg/volume/secret"
-	volumeutil "k8s.io/kubernetes/pkg/volume/util"
 
 	"github.com/sparkplane/sparkplane/pkg/cli"
 	"github.com/sparkplane/sparkplane/pkg/webhook"
+	"github.com/sparkplane/sparkplane/test/testkit"
 )
 
 // TestCertsFromChart runs `sparkplane certs` with the rendered certs
@@ -129,43 +127,13 @@ func volume(t *testing.T, spec corev1.PodSpec, name string) corev1.Volume {
 	return corev1.Volume{}
 }
 
-// project mounts a secret volume into a new directory the way the kubelet
-// does (its payload builder, honouring items and optional, and its atomic
-// writer), refreshing it from the API server until the test ends.
+// project mounts a pod's secret volume the way the kubelet does.
 func project(t *testing.T, namespace string, vol corev1.Volume) string {
 	t.Helper()
 	if vol.Secret == nil {
 		t.Fatalf("volume %s is not a secret volume", vol.Name)
 	}
-	dir := t.TempDir()
-	writer, err := volumeutil.NewAtomicWriter(dir, "secret volume "+vol.Name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	optional := vol.Secret.Optional != nil && *vol.Secret.Optional
-	mode := vol.Secret.DefaultMode
-	if mode == nil {
-		m := corev1.SecretVolumeSourceDefaultMode
-		mode = &m
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	t.Cleanup(func() { cancel(); <-done })
-	go func() {
-		defer close(done)
-		for ctx.Err() == nil {
-			if s, err := shared.cp.Client.CoreV1().Secrets(namespace).Get(ctx, vol.Secret.SecretName, metav1.GetOptions{}); err == nil {
-				if payload, err := secretvolume.MakePayload(vol.Secret.Items, s, mode, optional); err == nil {
-					_ = writer.Write(payload, nil)
-				}
-			}
-			select {
-			case <-ctx.Done():
-			case <-time.After(100 * time.Millisecond):
-			}
-		}
-	}()
-	return dir
+	return testkit.ProjectSecret(t, shared.cp.Client, namespace, *vol.Secret)
 }
 
 func keys[V any](m map[string]V) []string {
