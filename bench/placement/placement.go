@@ -43,7 +43,7 @@ const (
 	Unconstrained = "a"  // executors without constraints
 	NodeSelector  = "b"  // executors (and drivers) with a hard-coded zone nodeSelector
 	PodAffinity   = "c"  // per-run label + required pod affinity to the driver, topologyKey zone
-	Pinned        = "d"  // required node affinity to the driver's zone, as placement.Decide writes it
+	Pinned        = "d"  // executors required to the driver's zone, as placement.Decide writes it
 	Gang          = "e"  // sparkplane scheduler (SparkGang) with gangs, executors pinned as in (d)
 	WebhookPinned = "d+" // (d) through the real webhook registered with the API server
 )

@@ -28,8 +28,8 @@ func newWebhookCommand() *cobra.Command {
 		Short: "Run the mutating admission webhook for Spark pods",
 		Long: `Run the sparkplane mutating admission webhook.
 
-For every pod labelled spark-role=executor it adds a required node affinity to
-the zone of the node its driver runs on (intersected with the pod's own
+For every pod labelled spark-role=executor it requires the zone of the node
+its driver runs on (a nodeSelector entry, ANDed with the pod's own
 constraints), and it steers drivers to on-demand and executors to spot
 capacity. Pods without a spark-role label are never changed.
 

@@ -40,7 +40,7 @@ type Input struct {
 type ZoneOutcome string
 
 const (
-	// ZoneRequired: required node affinity to the driver's zone.
+	// ZoneRequired: required to the driver's zone (a nodeSelector entry).
 	ZoneRequired ZoneOutcome = "required"
 	// ZonePreferred: the driver's zone as a preference (by config or override).
 	ZonePreferred ZoneOutcome = "preferred"
@@ -183,8 +183,8 @@ func (d *Decision) decideZone(pod *corev1.Pod, in Input, ov overrides) {
 	req := corev1.NodeSelectorRequirement{Key: cfg.ZoneLabel, Operator: corev1.NodeSelectorOpIn, Values: []string{drv.Zone}}
 	d.Zone, d.ZoneOutcome = drv.Zone, outcome
 	if outcome == ZoneRequired {
-		requireNode(pod, req)
-		d.Reasons = append(d.Reasons, "zone "+drv.Zone+" required: "+where+" ("+src+")")
+		requireZone(pod, cfg.ZoneLabel, drv.Zone)
+		d.Reasons = append(d.Reasons, "zone "+drv.Zone+" required: "+where+" ("+src+"; nodeSelector "+cfg.ZoneLabel+"="+drv.Zone+")")
 		return
 	}
 	preferNode(pod, cfg.PreferredWeight, req)

@@ -115,14 +115,16 @@ func TestDecide(t *testing.T) {
 			name: "executor follows driver's zone and prefers spot",
 			in:   Input{Pod: sparkPod("executor"), Driver: boundDriver("zone-b")},
 			check: func(t *testing.T, d Decision) {
-				wantTerms(t, d.Pod, [][]corev1.NodeSelectorRequirement{{req(zoneKey, corev1.NodeSelectorOpIn, "zone-b")}})
+				if d.Pod.Spec.NodeSelector[zoneKey] != "zone-b" || len(required(d.Pod)) != 0 {
+					t.Errorf("nodeSelector %v, required terms %v; want the zone in the nodeSelector only", d.Pod.Spec.NodeSelector, required(d.Pod))
+				}
 				if p := preferred(d.Pod); len(p) != 1 || !equality.Semantic.DeepEqual(p[0].Preference.MatchExpressions[0], spot) || p[0].Weight != 100 {
 					t.Errorf("preferred = %v", p)
 				}
 				if d.Zone != "zone-b" || d.ZoneOutcome != ZoneRequired || d.Pod.Annotations[AnnotationZone] != "zone-b" || d.Pod.Annotations[AnnotationZoneMode] != "required" {
 					t.Errorf("zone %q outcome %q annotations %v", d.Zone, d.ZoneOutcome, d.Pod.Annotations)
 				}
-				wantReason(t, d, "zone zone-b required: driver app-driver (found by ownerReference) runs on node node-1 in zone zone-b (config)")
+				wantReason(t, d, "zone zone-b required: driver app-driver (found by ownerReference) runs on node node-1 in zone zone-b (config; nodeSelector topology.kubernetes.io/zone=zone-b)")
 			},
 		},
 		{
@@ -136,13 +138,13 @@ func TestDecide(t *testing.T) {
 					}}}}
 			}), Driver: boundDriver("zone-b")},
 			check: func(t *testing.T, d Decision) {
-				z := req(zoneKey, corev1.NodeSelectorOpIn, "zone-b")
+				// The zone is ANDed through the nodeSelector: every term is kept as it was.
 				wantTerms(t, d.Pod, [][]corev1.NodeSelectorRequirement{
-					{req("arch", corev1.NodeSelectorOpIn, "arm64"), z},
-					{req(zoneKey, corev1.NodeSelectorOpIn, "zone-a", "zone-b"), z},
+					{req("arch", corev1.NodeSelectorOpIn, "arm64")},
+					{req(zoneKey, corev1.NodeSelectorOpIn, "zone-a", "zone-b")},
 				})
-				if d.Pod.Spec.NodeSelector["team"] != "data" {
-					t.Errorf("nodeSelector lost: %v", d.Pod.Spec.NodeSelector)
+				if d.Pod.Spec.NodeSelector["team"] != "data" || d.Pod.Spec.NodeSelector[zoneKey] != "zone-b" {
+					t.Errorf("nodeSelector %v, want team=data kept and the zone added", d.Pod.Spec.NodeSelector)
 				}
 			},
 		},

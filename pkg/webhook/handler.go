@@ -144,6 +144,7 @@ type mutable struct {
 		Annotations map[string]string `json:"annotations,omitempty"`
 	} `json:"metadata"`
 	Spec struct {
+		NodeSelector  map[string]string   `json:"nodeSelector,omitempty"`
 		Affinity      *corev1.Affinity    `json:"affinity,omitempty"`
 		Tolerations   []corev1.Toleration `json:"tolerations,omitempty"`
 		SchedulerName string              `json:"schedulerName,omitempty"`
@@ -153,7 +154,8 @@ type mutable struct {
 func mutablePart(p *corev1.Pod) ([]byte, error) {
 	var m mutable
 	m.Metadata.Annotations = p.Annotations
-	m.Spec.Affinity, m.Spec.Tolerations, m.Spec.SchedulerName = p.Spec.Affinity, p.Spec.Tolerations, p.Spec.SchedulerName
+	m.Spec.NodeSelector, m.Spec.Affinity = p.Spec.NodeSelector, p.Spec.Affinity
+	m.Spec.Tolerations, m.Spec.SchedulerName = p.Spec.Tolerations, p.Spec.SchedulerName
 	return json.Marshal(m)
 }
 

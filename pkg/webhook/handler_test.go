@@ -140,10 +140,22 @@ func TestPatchAppliesToRawObjectAndKeepsUnknownFields(t *testing.T) {
 	if err := json.Unmarshal(patched, &pod); err != nil {
 		t.Fatal(err)
 	}
-	terms := pod.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms
-	if len(terms) != 1 || terms[0].MatchExpressions[0].Values[0] != "zone-b" || pod.Spec.NodeSelector["team"] != "a" ||
+	if pod.Spec.NodeSelector["topology.kubernetes.io/zone"] != "zone-b" || pod.Spec.NodeSelector["team"] != "a" ||
 		pod.Annotations[placement.AnnotationZone] != "zone-b" {
 		t.Errorf("patched pod: %s", patched)
+	}
+	// A pod with no nodeSelector at all gets one.
+	raw = `{"metadata":{"name":"e-2","labels":{"spark-role":"executor","spark-app-selector":"spark-1"}},"spec":{"containers":[{"name":"spark-kubernetes-executor"}]}}`
+	_, out = post(h, review(t, raw), "application/json")
+	if patch, err = jsonpatch.DecodePatch(out.Response.Patch); err != nil {
+		t.Fatal(err)
+	}
+	if patched, err = patch.Apply([]byte(raw)); err != nil {
+		t.Fatalf("patch %s does not apply: %v", out.Response.Patch, err)
+	}
+	pod = corev1.Pod{}
+	if err := json.Unmarshal(patched, &pod); err != nil || pod.Spec.NodeSelector["topology.kubernetes.io/zone"] != "zone-b" {
+		t.Errorf("patched pod without a nodeSelector: %s (%v)", patched, err)
 	}
 }
 

@@ -50,7 +50,7 @@ func NewMetrics(cacheAge func() float64) *Metrics {
 		}, []string{"outcome"}),
 		Fallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sparkplane_webhook_fallbacks_total",
-			Help: "Executors not pinned by required node affinity, by reason: escaped, app-affinity, user-constraint, unknown, invalid-annotation.",
+			Help: "Executors not required to their driver's zone, by reason: escaped, app-affinity, user-constraint, unknown, invalid-annotation.",
 		}, []string{"reason"}),
 		DriverLookups: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sparkplane_webhook_driver_lookups_total",

@@ -136,8 +136,8 @@ func TestWebhookFromChart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !hasRequirement(exec, corev1.LabelTopologyZone, "zone-b") {
-		t.Errorf("executor not pinned to its driver's zone zone-b: affinity %+v, decision %q", exec.Spec.Affinity, exec.Annotations[placement.AnnotationDecision])
+	if exec.Spec.NodeSelector[corev1.LabelTopologyZone] != "zone-b" {
+		t.Errorf("executor not pinned to its driver's zone zone-b: nodeSelector %v, decision %q", exec.Spec.NodeSelector, exec.Annotations[placement.AnnotationDecision])
 	}
 
 	plain := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "plain", Labels: map[string]string{"app": "web"}},

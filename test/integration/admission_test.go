@@ -145,10 +145,9 @@ func TestAppliedTwiceIsTheSame(t *testing.T) {
 	zone := nodes[getPod(t, ns, d.Pod.Name).Spec.NodeName].zone
 	for _, e := range waitExecutors(t, d, 2, time.Minute) {
 		na := e.Spec.Affinity.NodeAffinity
-		terms := na.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms
-		if len(terms) != 1 || len(terms[0].MatchExpressions) != 1 || terms[0].MatchExpressions[0].Values[0] != zone ||
-			len(na.PreferredDuringSchedulingIgnoredDuringExecution) != 1 {
-			t.Errorf("executor %s affinity after two webhooks: %+v", e.Name, na)
+		if e.Spec.NodeSelector[corev1.LabelTopologyZone] != zone || len(e.Spec.NodeSelector) != 1 ||
+			na.RequiredDuringSchedulingIgnoredDuringExecution != nil || len(na.PreferredDuringSchedulingIgnoredDuringExecution) != 1 {
+			t.Errorf("executor %s after two webhooks: nodeSelector %v affinity %+v", e.Name, e.Spec.NodeSelector, na)
 		}
 	}
 	drv := getPod(t, ns, d.Pod.Name)

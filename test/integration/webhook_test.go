@@ -141,9 +141,10 @@ func TestTemplateConstraintsSurvive(t *testing.T) {
 		if n.zone != zone || n.labels["disktype"] != "ssd" {
 			t.Errorf("executor %s on %s (zone %s disktype %s), want zone %s ssd", e.Name, e.Spec.NodeName, n.zone, n.labels["disktype"], zone)
 		}
+		// The template's term is kept as it was; the zone is ANDed through the nodeSelector.
 		terms := e.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms
-		if len(terms) != 1 || len(terms[0].MatchExpressions) != 2 || terms[0].MatchExpressions[0].Key != "disktype" ||
-			terms[0].MatchExpressions[1].Values[0] != zone || e.Spec.NodeSelector["team"] != "data" {
+		if len(terms) != 1 || len(terms[0].MatchExpressions) != 1 || terms[0].MatchExpressions[0].Key != "disktype" ||
+			e.Spec.NodeSelector[corev1.LabelTopologyZone] != zone || e.Spec.NodeSelector["team"] != "data" {
 			t.Errorf("executor %s constraints: nodeSelector %v terms %v", e.Name, e.Spec.NodeSelector, terms)
 		}
 	}
