@@ -46,6 +46,7 @@ bench: ## Benchmarks (~25 min): decision core, webhook, placement by strategy (o
 	$(GO) run ./bench placement -nodes 500,1000,2000 -pods 1000 -strategies a,b,c,d,e,a,d+ -plot docs/benchmarks-placement.png
 	$(GO) run ./bench placement -nodes 1000,2000 -pods 1000 -background 20 -strategies a,b,c,d,e,a -plot docs/benchmarks-placement-busy.png
 	$(GO) run ./bench placement -nodes 1000,2000 -pods 1000 -backlog -strategies a,b,c,d,e,a
+	$(GO) run ./bench placement -nodes 1000 -pods 1000 -background 50 -strategies a,c,d,e,a
 	$(GO) run ./bench deadlock -apps 100 -nodes 50 -timeline 4s
 
 k8s-replace: ## Regenerate the k8s.io replace block: make k8s-replace VERSION=v1.36.3
