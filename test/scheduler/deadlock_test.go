@@ -137,7 +137,7 @@ func TestGangEndsDeadlock(t *testing.T) {
 		// still hold (driver and unfinished executors) plus this whole gang
 		// fits the cluster's 10 cpu. (Two apps whose executors are done
 		// leave room for a third before their drivers end.)
-		if held := heldAt(rec, apps, rec.boundSeq(drv)); held+gangCPU > clusterCPU {
+		if held := heldAt(rec, apps, rec.boundSeq(drv), gangCPU); held+gangCPU > clusterCPU {
 			t.Errorf("driver of %s bound while running gangs held %d cpu: its gang of %d did not fit %d\n%s", d.App.Name, held, gangCPU, clusterCPU, rec.dump())
 		}
 	}
@@ -153,9 +153,10 @@ func TestGangEndsDeadlock(t *testing.T) {
 // cpu each).
 const clusterCPU, gangCPU = 10, 5
 
-// heldAt is the cpu the gangs running at seq still hold: the driver and
-// every executor slot of the gang not yet finished.
-func heldAt(rec *recorder, apps []*sparksim.Driver, seq int) int {
+// heldAt is the cpu the gangs of apps running at seq still hold: the
+// driver and every executor slot of the gang (gang cpu in all, 1 cpu
+// each) not yet finished.
+func heldAt(rec *recorder, apps []*sparksim.Driver, seq, gang int) int {
 	held := 0
 	for _, d := range apps {
 		b, e := rec.boundSeq(d.App.DriverName()), rec.doneSeq(d.App.DriverName())
@@ -168,7 +169,7 @@ func heldAt(rec *recorder, apps []*sparksim.Driver, seq int) int {
 				done++
 			}
 		}
-		held += gangCPU - done
+		held += gang - done
 	}
 	return held
 }

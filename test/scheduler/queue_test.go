@@ -101,12 +101,22 @@ func TestQueueLimits(t *testing.T) {
 
 	all := append(append([]*sparksim.Driver{}, share...), maxq...)
 	waitDone(t, rec, 60*time.Second, all...)
-	for _, apps := range [][]*sparksim.Driver{share, maxq} {
-		for _, d := range apps {
-			if n := runningAt(rec, apps, rec.boundSeq(d.App.DriverName())); n > 1 {
-				t.Errorf("%s started while %d other apps of its queue ran: the queue held more than its limit", d.App.Name, n)
-			}
+	// The driver share counts drivers: never more than 2 at once. The
+	// maximum counts cpu in use: when a driver binds, what the queue's
+	// running gangs still hold (driver and unfinished executors; an app's
+	// executors finish before its driver) plus the new gang fits 5 cpu.
+	for _, d := range share {
+		if n := runningAt(rec, share, rec.boundSeq(d.App.DriverName())); n > 1 {
+			t.Errorf("%s started while %d other drivers of queue share ran: more than its driver share\n%s", d.App.Name, n, rec.dump())
 		}
+	}
+	const maxCPU, appCPU = 5, 2 // queue max's maximum; a driver and one executor
+	for _, d := range maxq {
+		if held := heldAt(rec, maxq, rec.boundSeq(d.App.DriverName()), appCPU); held+appCPU > maxCPU {
+			t.Errorf("%s started while its queue's running apps held %d cpu: over the maximum of %d\n%s", d.App.Name, held, maxCPU, rec.dump())
+		}
+	}
+	for _, apps := range [][]*sparksim.Driver{share, maxq} {
 		for _, d := range apps {
 			if msg, ok := rec.unschedulable(d.App.DriverName()); ok {
 				t.Errorf("%s was marked Unschedulable: %s", d.App.Name, msg)
