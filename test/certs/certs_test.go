@@ -20,6 +20,7 @@ import (
 	"github.com/sparkplane/sparkplane/pkg/certs"
 	"github.com/sparkplane/sparkplane/pkg/cli"
 	"github.com/sparkplane/sparkplane/pkg/webhook"
+	"github.com/sparkplane/sparkplane/test/testkit"
 )
 
 const caCertKey = "ca.crt"
@@ -46,7 +47,7 @@ func TestCertsCommandWithMinimalRBACMakesWebhookReady(t *testing.T) {
 	// CA key stays out of it.
 	wh := startWebhook(t, in.project(t, corev1.TLSCertKey, corev1.TLSPrivateKeyKey))
 	readyz := "https://" + wh.Addr() + webhook.PathReadyz
-	code, body, _, err := httpsGet(readyz, nil, "")
+	code, body, _, err := testkit.HTTPSGet(readyz, nil, "")
 	if err != nil || code != http.StatusServiceUnavailable || !strings.Contains(body, "TLS certificate") {
 		t.Fatalf("webhook /readyz before the certificate exists: %d %q %v, want 503 waiting for the TLS certificate", code, body, err)
 	}
@@ -82,7 +83,7 @@ func TestCertsCommandWithMinimalRBACMakesWebhookReady(t *testing.T) {
 	ca, issued := s.Data[caCertKey], s.Data[corev1.TLSCertKey]
 	leaf := parseCert(t, issued)
 	for _, name := range []string{in.dnsName(), in.dnsName() + ".cluster.local"} {
-		if _, err := leaf.Verify(x509.VerifyOptions{DNSName: name, Roots: pool(t, ca), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
+		if _, err := leaf.Verify(x509.VerifyOptions{DNSName: name, Roots: testkit.CertPool(t, ca), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
 			t.Errorf("tls.crt does not verify for %s against ca.crt: %v", name, err)
 		}
 	}
@@ -94,7 +95,7 @@ func TestCertsCommandWithMinimalRBACMakesWebhookReady(t *testing.T) {
 	}
 
 	eventually(t, "webhook /readyz 200, verified with the caBundle for the Service name", func() bool {
-		code, _, _, err := httpsGet(readyz, pool(t, in.caBundle(t)), in.dnsName())
+		code, _, _, err := testkit.HTTPSGet(readyz, testkit.CertPool(t, in.caBundle(t)), in.dnsName())
 		return err == nil && code == http.StatusOK
 	})
 
@@ -151,7 +152,7 @@ func TestRotationReachesCABundleAndRunningServer(t *testing.T) {
 	first := in.secret(t)
 	firstCA, firstCert := first.Data[caCertKey], first.Data[corev1.TLSCertKey]
 	eventually(t, "server serves the first certificate", func() bool {
-		_, _, peer, err := httpsGet(url, pool(t, in.caBundle(t)), in.dnsName())
+		_, _, peer, err := testkit.HTTPSGet(url, testkit.CertPool(t, in.caBundle(t)), in.dnsName())
 		return err == nil && fingerprint(peer) == fingerprint(parseCert(t, firstCert))
 	})
 
@@ -176,7 +177,7 @@ func TestRotationReachesCABundleAndRunningServer(t *testing.T) {
 	}
 	want := fingerprint(parseCert(t, final.Data[corev1.TLSCertKey]))
 	eventually(t, "server, never restarted, serves the final certificate trusted by the new caBundle", func() bool {
-		_, _, peer, err := httpsGet(url, pool(t, in.caBundle(t)), in.dnsName())
+		_, _, peer, err := testkit.HTTPSGet(url, testkit.CertPool(t, in.caBundle(t)), in.dnsName())
 		return err == nil && fingerprint(peer) == want
 	})
 }

@@ -3,13 +3,10 @@ package certs
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
-	"io"
 	"net"
-	"net/http"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -237,30 +234,6 @@ func startWebhook(t *testing.T, dir string) *webhook.Webhook {
 		}
 	})
 	return wh
-}
-
-// httpsGet fetches url over TLS. With a nil pool it does not verify, like
-// a kubelet probe; otherwise it verifies the server against pool for
-// serverName, like the API server calling a webhook Service.
-func httpsGet(url string, pool *x509.CertPool, serverName string) (int, string, *x509.Certificate, error) {
-	cfg := &tls.Config{RootCAs: pool, ServerName: serverName, InsecureSkipVerify: pool == nil} //nolint:gosec // probes do not verify
-	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg, DisableKeepAlives: true}}
-	resp, err := client.Get(url)
-	if err != nil {
-		return 0, "", nil, err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body), resp.TLS.PeerCertificates[0], nil
-}
-
-func pool(t *testing.T, pemBytes []byte) *x509.CertPool {
-	t.Helper()
-	p := x509.NewCertPool()
-	if !p.AppendCertsFromPEM(pemBytes) {
-		t.Fatalf("no PEM certificate in %q", pemBytes)
-	}
-	return p
 }
 
 func parseCert(t *testing.T, pemBytes []byte) *x509.Certificate {

@@ -83,7 +83,7 @@ func TestCertsFromChart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := leaf.Verify(x509.VerifyOptions{DNSName: svc, Roots: certPool(t, ca), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
+	if _, err := leaf.Verify(x509.VerifyOptions{DNSName: svc, Roots: testkit.CertPool(t, ca), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
 		t.Errorf("the serving certificate does not verify for %s against the caBundle: %v", svc, err)
 	}
 
@@ -111,7 +111,7 @@ func TestCertsFromChart(t *testing.T) {
 		if done, err := wh.exited(); done {
 			t.Fatalf("webhook exited: %v\n%s", err, wh.out.String())
 		}
-		code, _, err := httpsGet("https://127.0.0.1:"+itoa(port)+webhook.PathReadyz, certPool(t, mwc.Webhooks[0].ClientConfig.CABundle), svc)
+		code, _, _, err := testkit.HTTPSGet("https://127.0.0.1:"+itoa(port)+webhook.PathReadyz, testkit.CertPool(t, mwc.Webhooks[0].ClientConfig.CABundle), svc)
 		return err == nil && code == http.StatusOK
 	})
 }

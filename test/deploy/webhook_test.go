@@ -18,6 +18,7 @@ import (
 	"github.com/sparkplane/sparkplane/pkg/placement"
 	"github.com/sparkplane/sparkplane/pkg/sparksim"
 	"github.com/sparkplane/sparkplane/pkg/webhook"
+	"github.com/sparkplane/sparkplane/test/testkit"
 )
 
 // chartWebhook is the real webhook run with a release's rendered
@@ -75,7 +76,7 @@ func (w *chartWebhook) waitReady(t *testing.T) {
 		if done, err := w.cmd.exited(); done {
 			t.Fatalf("webhook exited: %v\n%s", err, w.cmd.out.String())
 		}
-		code, _, err := httpsGet(w.base+webhook.PathReadyz, certPool(t, w.ca), "")
+		code, _, _, err := testkit.HTTPSGet(w.base+webhook.PathReadyz, testkit.CertPool(t, w.ca), "")
 		return err == nil && code == http.StatusOK
 	})
 }
@@ -155,7 +156,7 @@ func TestWebhookFromChart(t *testing.T) {
 	}
 
 	// Metrics are served on the same HTTPS port, as the pod annotations say.
-	code, body, err := httpsGet(w.base+"/metrics", certPool(t, w.ca), "")
+	code, body, _, err := testkit.HTTPSGet(w.base+"/metrics", testkit.CertPool(t, w.ca), "")
 	if err != nil || code != http.StatusOK || !strings.Contains(body, "sparkplane_webhook_") {
 		t.Errorf("/metrics: %d %v", code, err)
 	}
@@ -282,7 +283,7 @@ func TestMissingPermissionsFailLoudly(t *testing.T) {
 		eventually(t, "a log line naming the forbidden nodes list and the fix", func() bool {
 			return shared.logs.contains("may not list or watch nodes", "grant list and watch on nodes", w.user)
 		})
-		code, body, err := httpsGet(w.base+webhook.PathReadyz, certPool(t, w.ca), "")
+		code, body, _, err := testkit.HTTPSGet(w.base+webhook.PathReadyz, testkit.CertPool(t, w.ca), "")
 		if err != nil || code != http.StatusServiceUnavailable {
 			t.Errorf("/readyz with the node cache forbidden: %d %q %v, want 503", code, body, err)
 		}
