@@ -8,11 +8,15 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/ptr"
 
 	"github.com/sparkplane/sparkplane/pkg/controlplane"
 	"github.com/sparkplane/sparkplane/pkg/scheduler"
@@ -48,5 +52,22 @@ func Logf(w io.Writer) func(format string, args ...any) {
 		if w != nil {
 			fmt.Fprintf(w, format+"\n", args...)
 		}
+	}
+}
+
+// CleanupNamespace force-deletes the pods of a bench namespace (with no
+// kubelet, a graceful deletion of a bound pod would never be confirmed),
+// waits until they are gone, then deletes the namespace; errors are logged,
+// not returned, as it runs on the way out.
+func CleanupNamespace(ctx context.Context, client kubernetes.Interface, ns string) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	_ = client.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}, metav1.ListOptions{})
+	_ = wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		l, err := client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{Limit: 1})
+		return err == nil && len(l.Items) == 0, nil
+	})
+	if err := client.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		klog.Background().Error(err, "deleting bench namespace", "namespace", ns)
 	}
 }

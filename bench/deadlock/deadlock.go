@@ -20,9 +20,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/utils/ptr"
 
 	"github.com/sparkplane/sparkplane/bench/benchkit"
 	"github.com/sparkplane/sparkplane/pkg/apis/config/v1alpha1"
@@ -168,7 +166,7 @@ func runOne(ctx context.Context, client kubernetes.Interface, cfg Config, label,
 	if err != nil {
 		return row, err
 	}
-	defer cleanup(context.WithoutCancel(ctx), client, ns.Name)
+	defer benchkit.CleanupNamespace(context.WithoutCancel(ctx), client, ns.Name)
 
 	start := time.Now()
 	var drivers []*sparksim.Driver
@@ -268,17 +266,6 @@ func runOne(ctx context.Context, client kubernetes.Interface, cfg Config, label,
 		}
 	}
 	return row, nil
-}
-
-func cleanup(ctx context.Context, client kubernetes.Interface, ns string) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	_ = client.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}, metav1.ListOptions{})
-	_ = wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		l, err := client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{Limit: 1})
-		return err == nil && len(l.Items) == 0, nil
-	})
-	_ = client.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{})
 }
 
 // Print writes rows as a table.

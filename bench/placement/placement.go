@@ -27,7 +27,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
-	"k8s.io/utils/ptr"
 
 	"github.com/sparkplane/sparkplane/bench/benchkit"
 	"github.com/sparkplane/sparkplane/pkg/apis/config/v1alpha1"
@@ -176,7 +175,7 @@ func Run(ctx context.Context, cp *controlplane.ControlPlane, cfg Config) (rows [
 		if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: backgroundNamespace}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 			return nil, err
 		}
-		defer cleanupNamespace(context.WithoutCancel(ctx), client, backgroundNamespace)
+		defer benchkit.CleanupNamespace(context.WithoutCancel(ctx), client, backgroundNamespace)
 	}
 	prefix := fmt.Sprintf("bench-%d", time.Now().UnixNano()%100000)
 	for _, size := range sizes {
@@ -372,7 +371,7 @@ func runStrategy(ctx context.Context, cp *controlplane.ControlPlane, client kube
 		return row, err
 	}
 	ns := nsObj.Name
-	defer cleanupNamespace(context.WithoutCancel(ctx), client, ns)
+	defer benchkit.CleanupNamespace(context.WithoutCancel(ctx), client, ns)
 
 	w, err := watch(client, ns)
 	if err != nil {
@@ -612,19 +611,6 @@ func parallel(ctx context.Context, n int, f func(int) error) error {
 	close(work)
 	wg.Wait()
 	return errors.Join(append(errs, ctx.Err())...)
-}
-
-func cleanupNamespace(ctx context.Context, client kubernetes.Interface, ns string) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	_ = client.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}, metav1.ListOptions{})
-	_ = wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		l, err := client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{Limit: 1})
-		return err == nil && len(l.Items) == 0, nil
-	})
-	if err := client.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-		klog.Background().Error(err, "deleting bench namespace", "namespace", ns)
-	}
 }
 
 // startWebhook runs the sparkplane webhook in this process and registers
