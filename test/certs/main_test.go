@@ -17,19 +17,13 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/sparkplane/sparkplane/pkg/controlplane"
+	"github.com/sparkplane/sparkplane/test/testkit"
 )
 
 var cp *controlplane.ControlPlane
 
 func TestMain(m *testing.M) {
-	code, err := run(m)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "certs test setup:", err)
-		if code == 0 {
-			code = 1
-		}
-	}
-	os.Exit(code)
+	testkit.Main(m, "certs test setup", run)
 }
 
 func run(m *testing.M) (int, error) {

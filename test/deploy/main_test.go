@@ -25,6 +25,7 @@ import (
 
 	"github.com/sparkplane/sparkplane/pkg/cli"
 	"github.com/sparkplane/sparkplane/pkg/controlplane"
+	"github.com/sparkplane/sparkplane/test/testkit"
 )
 
 // chartDir is the chart under test, relative to this package.
@@ -53,14 +54,7 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	code, err := run(m)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "deploy setup:", err)
-		if code == 0 {
-			code = 1
-		}
-	}
-	os.Exit(code)
+	testkit.Main(m, "deploy setup", run)
 }
 
 func run(m *testing.M) (int, error) {

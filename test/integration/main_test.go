@@ -18,6 +18,7 @@ import (
 	"github.com/sparkplane/sparkplane/pkg/controlplane"
 	"github.com/sparkplane/sparkplane/pkg/placement"
 	"github.com/sparkplane/sparkplane/pkg/webhook"
+	"github.com/sparkplane/sparkplane/test/testkit"
 )
 
 // env is the shared control plane and webhook of this package.
@@ -39,14 +40,7 @@ const (
 )
 
 func TestMain(m *testing.M) {
-	code, err := run(m)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "integration setup:", err)
-		if code == 0 {
-			code = 1
-		}
-	}
-	os.Exit(code)
+	testkit.Main(m, "integration setup", run)
 }
 
 func run(m *testing.M) (int, error) {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/sparkplane/sparkplane/pkg/controlplane"
 	"github.com/sparkplane/sparkplane/pkg/scheduler"
+	"github.com/sparkplane/sparkplane/test/testkit"
 )
 
 type env struct {
@@ -30,14 +31,7 @@ type env struct {
 var shared *env
 
 func TestMain(m *testing.M) {
-	code, err := run(m)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "scheduler integration setup:", err)
-		if code == 0 {
-			code = 1
-		}
-	}
-	os.Exit(code)
+	testkit.Main(m, "scheduler integration setup", run)
 }
 
 func run(m *testing.M) (int, error) {
