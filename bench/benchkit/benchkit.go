@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
+	kscheduler "k8s.io/kubernetes/pkg/scheduler"
 	"k8s.io/utils/ptr"
 
 	"github.com/sparkplane/sparkplane/pkg/controlplane"
@@ -24,8 +25,9 @@ import (
 
 // StartSchedulers starts the scheduler on cp, sparkplane's profile in
 // strict FIFO (headOfLineWait 0) so runs are comparable, and returns a
-// client with the same raised limits. metrics may be nil.
-func StartSchedulers(ctx context.Context, cp *controlplane.ControlPlane, qps float32, burst int, metrics *scheduler.Metrics) (kubernetes.Interface, *scheduler.Running, error) {
+// client with the same raised limits. metrics may be nil; extra options
+// apply to both profiles.
+func StartSchedulers(ctx context.Context, cp *controlplane.ControlPlane, qps float32, burst int, metrics *scheduler.Metrics, extra ...kscheduler.Option) (kubernetes.Interface, *scheduler.Running, error) {
 	restCfg := rest.CopyConfig(cp.Config)
 	restCfg.QPS, restCfg.Burst = qps, burst
 	client, err := kubernetes.NewForConfig(restCfg)
@@ -39,6 +41,7 @@ func StartSchedulers(ctx context.Context, cp *controlplane.ControlPlane, qps flo
 		Config:     scheduler.Config{Metrics: metrics, DefaultProfile: true, Args: &scheduler.SparkGangArgs{HeadOfLineWait: &metav1.Duration{}}},
 		RestConfig: restCfg,
 		Logger:     klog.Background(),
+		Extra:      extra,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("starting the scheduler: %w", err)

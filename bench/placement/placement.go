@@ -27,6 +27,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
+	kscheduler "k8s.io/kubernetes/pkg/scheduler"
+	"k8s.io/utils/ptr"
 
 	"github.com/sparkplane/sparkplane/bench/benchkit"
 	"github.com/sparkplane/sparkplane/pkg/apis/config/v1alpha1"
@@ -105,6 +107,19 @@ type Config struct {
 	// server, etcd and scheduler alike) per strategy and size, taken while
 	// the executors are scheduled.
 	ProfileDir string
+	// ScorePercent, when not 0, is the scheduler's percentageOfNodesToScore
+	// (default: kube-scheduler's adaptive one, 42% at 1,000 nodes). 100
+	// makes every strategy filter every node, as a zone-restricted pod
+	// always does, which isolates that cost.
+	ScorePercent int32
+}
+
+// schedulerOptions are the kube-scheduler options the run's configuration asks for.
+func (c Config) schedulerOptions() []kscheduler.Option {
+	if c.ScorePercent == 0 {
+		return nil
+	}
+	return []kscheduler.Option{kscheduler.WithPercentageOfNodesToScore(ptr.To(c.ScorePercent))}
 }
 
 // Row is one strategy at one cluster size.
@@ -155,7 +170,7 @@ func Run(ctx context.Context, cp *controlplane.ControlPlane, cfg Config) (rows [
 	sizes := slices.Clone(cfg.Nodes)
 	slices.Sort(sizes)
 	logf := benchkit.Logf(cfg.Log)
-	client, sched, err := benchkit.StartSchedulers(ctx, cp, cfg.QPS, cfg.Burst, cfg.Metrics)
+	client, sched, err := benchkit.StartSchedulers(ctx, cp, cfg.QPS, cfg.Burst, cfg.Metrics, cfg.schedulerOptions()...)
 	if err != nil {
 		return nil, err
 	}
@@ -357,7 +372,7 @@ func (s *schedulers) start(ctx context.Context) error {
 	if s.run != nil {
 		return nil
 	}
-	_, run, err := benchkit.StartSchedulers(ctx, s.cp, s.cfg.QPS, s.cfg.Burst, s.cfg.Metrics)
+	_, run, err := benchkit.StartSchedulers(ctx, s.cp, s.cfg.QPS, s.cfg.Burst, s.cfg.Metrics, s.cfg.schedulerOptions()...)
 	s.run = run
 	return err
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/go-logr/logr"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
+	"k8s.io/kubernetes/pkg/scheduler"
 
 	"github.com/sparkplane/sparkplane/pkg/controlplane"
 )
@@ -17,6 +18,9 @@ type Options struct {
 	RestConfig *rest.Config
 	// Logger receives the scheduler's logs (default: klog's).
 	Logger logr.Logger
+	// Extra options are applied after the configuration's, so they win:
+	// e.g. a percentageOfNodesToScore for a benchmark.
+	Extra []scheduler.Option
 }
 
 // Running is a sparkplane scheduler running in this process, without
@@ -37,5 +41,5 @@ func Start(ctx context.Context, opts Options) (*Running, error) {
 	if logger.GetSink() == nil {
 		logger = klog.Background()
 	}
-	return controlplane.StartScheduler(ctx, opts.RestConfig, logger.WithName(SchedulerName), schedOpts)
+	return controlplane.StartScheduler(ctx, opts.RestConfig, logger.WithName(SchedulerName), append(schedOpts, opts.Extra...))
 }

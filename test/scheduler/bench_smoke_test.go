@@ -56,7 +56,7 @@ func TestBenchPlacementBacklogSmoke(t *testing.T) {
 	rows, err := placement.Run(ctx, shared.cp, placement.Config{
 		Nodes: []int{6}, Apps: 3, Executors: 3, Timeout: time.Minute, Metrics: shared.metrics,
 		Strategies: []string{placement.Unconstrained, placement.PodAffinity, placement.Gang},
-		Backlog:    true, Background: 2,
+		Backlog:    true, Background: 2, ScorePercent: 100, // the -score-percent path too
 	})
 	if err != nil {
 		t.Fatalf("placement bench: %v", err)
