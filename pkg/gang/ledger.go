@@ -250,6 +250,31 @@ func (l *Ledger) All() []Held {
 	return out
 }
 
+// NodeHold is what reservations still hold on one node.
+type NodeHold struct {
+	Slots int
+	Room  Resources
+}
+
+// HeldPerNode sums, per node, the slots every app but except still holds
+// and the room they take. It copies nothing else, as the scheduler asks it
+// for every pod it schedules.
+func (l *Ledger) HeldPerNode(except AppKey) map[string]NodeHold {
+	out := map[string]NodeHold{}
+	for app, h := range l.held {
+		if app == except {
+			continue
+		}
+		for node, k := range h.Remaining {
+			r := out[node]
+			r.Room = r.Room.Add(h.Slot.Times(k))
+			r.Slots += k
+			out[node] = r
+		}
+	}
+	return out
+}
+
 // Apply returns a copy of snap in which the slots still held count as
 // requested (and as pods), except those of app except: an app's own
 // executors may use its own slots, nobody else may.

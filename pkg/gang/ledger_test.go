@@ -89,6 +89,37 @@ func TestReserveIsAllOrNothing(t *testing.T) {
 	}
 }
 
+func TestHeldPerNode(t *testing.T) {
+	snap := twoNodes()
+	l := NewLedger()
+	big := Resources{2000, 2048 * mi}
+	for _, r := range []Reservation{
+		{App: "ns/a", Slot: slot, Nodes: map[string]int{"n1": 2, "n2": 1}, Expires: t0},
+		{App: "ns/b", Slot: big, Nodes: map[string]int{"n2": 1}, Expires: t0},
+	} {
+		if err := l.Reserve(snap, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Consume("ns/a", "e1", "n2")
+	tests := []struct {
+		except AppKey
+		want   map[string]NodeHold
+	}{
+		{"", map[string]NodeHold{"n1": {2, slot.Times(2)}, "n2": {1, big}}},
+		{"ns/a", map[string]NodeHold{"n2": {1, big}}},
+		{"ns/b", map[string]NodeHold{"n1": {2, slot.Times(2)}}},
+	}
+	for _, tc := range tests {
+		got := l.HeldPerNode(tc.except)
+		// A node an app has no slot left on may show with zero: the same.
+		maps.DeleteFunc(got, func(_ string, h NodeHold) bool { return h.Slots == 0 })
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("HeldPerNode(%q) = %v, want %v", tc.except, got, tc.want)
+		}
+	}
+}
+
 func TestConsume(t *testing.T) {
 	type step struct {
 		executor, node string

@@ -30,7 +30,7 @@ type cycleData struct {
 	app  gang.AppKey
 	// req is the pod's request; held the slots other apps hold per node.
 	req  gang.Resources
-	held map[string]heldRoom
+	held map[string]gang.NodeHold
 
 	// A driver's gang: its shape, policy, the cluster without
 	// reservations, and the driver nodes Fit allows, ranked.
@@ -110,14 +110,9 @@ func (p *SparkGang) PreFilter(ctx context.Context, state fwk.CycleState, pod *co
 // three-zone cluster instead of every node (a zone-restricted pod finds
 // fewer feasible nodes than percentageOfNodesToScore asks for, so the
 // framework would otherwise try them all).
+// Callers hold p.mu (the index is shared between cycles).
 func (p *SparkGang) zoneNodes(zone string, nodes []fwk.NodeInfo) (*fwk.PreFilterResult, *fwk.Status) {
-	label := p.args.Placement.ZoneLabel
-	names := sets.New[string]()
-	for _, ni := range nodes {
-		if n := ni.Node(); n != nil && n.Labels[label] == zone {
-			names.Insert(n.Name)
-		}
-	}
+	names := p.zones.names(p.args.Placement.ZoneLabel, nodes, zone)
 	if names.Len() == 0 {
 		return nil, fwk.NewStatus(fwk.Unschedulable, fmt.Sprintf("no node is in zone %q, where this app's driver runs; executors of this app stay in their driver's zone", zone))
 	}
@@ -192,15 +187,15 @@ func (p *SparkGang) Filter(_ context.Context, state fwk.CycleState, _ *corev1.Po
 		return fwk.AsStatus(err)
 	}
 	node := ni.Node()
-	if h := cd.held[node.Name]; h.slots > 0 {
+	if h := cd.held[node.Name]; h.Slots > 0 {
 		alloc, used := ni.GetAllocatable(), ni.GetRequested()
-		free := gang.Resources{MilliCPU: alloc.GetMilliCPU() - used.GetMilliCPU() - h.room.MilliCPU, Memory: alloc.GetMemory() - used.GetMemory() - h.room.Memory}
+		free := gang.Resources{MilliCPU: alloc.GetMilliCPU() - used.GetMilliCPU() - h.Room.MilliCPU, Memory: alloc.GetMemory() - used.GetMemory() - h.Room.Memory}
 		if !cd.req.FitsIn(free) {
 			return fwk.NewStatus(fwk.Unschedulable, fmt.Sprintf("node %s holds %d executor slot(s) (%s) for other Spark apps' gangs; %s is left beside them, the pod needs %s",
-				node.Name, h.slots, h.room, nonNegative(free), cd.req))
+				node.Name, h.Slots, h.Room, nonNegative(free), cd.req))
 		}
-		if maxPods := alloc.GetAllowedPodNumber(); maxPods > 0 && len(ni.GetPods())+h.slots >= maxPods {
-			return fwk.NewStatus(fwk.Unschedulable, fmt.Sprintf("node %s holds %d pod slot(s) for other Spark apps' executors and has no other pod slot left", node.Name, h.slots))
+		if maxPods := alloc.GetAllowedPodNumber(); maxPods > 0 && len(ni.GetPods())+h.Slots >= maxPods {
+			return fwk.NewStatus(fwk.Unschedulable, fmt.Sprintf("node %s holds %d pod slot(s) for other Spark apps' executors and has no other pod slot left", node.Name, h.Slots))
 		}
 	}
 	if cd.role == spark.RoleExecutor {

@@ -152,7 +152,11 @@ func (p *SparkGang) PreEnqueue(ctx context.Context, pod *corev1.Pod) *fwk.Status
 		said += "!"
 	}
 	prev := p.told[pod.UID]
-	tell := said != prev && (!v.admit || prev != "" || v.warning != "")
+	// The start-up wait (the ledger being rebuilt) lasts a moment and
+	// concerns every pending Spark pod at once: an event for it, and one
+	// more when it ends, would be two events per pod after each restart
+	// (2,000 API writes in a second for a backlog of 1,000 executors).
+	tell := said != prev && (!v.admit || prev != "" || v.warning != "") && v.outcome != outcomeStarting
 	if tell {
 		p.told[pod.UID] = said
 	}

@@ -59,6 +59,8 @@ type SparkGang struct {
 	noFit map[types.UID]*corev1.Pod
 	// told is the last wait reported per pod, so events are not repeated.
 	told map[types.UID]string
+	// zones indexes the snapshot's nodes by zone for pinned executors.
+	zones zoneIndex
 
 	kickCh    chan struct{}
 	wakeNoFit atomic.Bool

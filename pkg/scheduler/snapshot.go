@@ -13,26 +13,9 @@ import (
 )
 
 // heldRoom is what reservations of other apps hold on one node.
-type heldRoom struct {
-	room  gang.Resources
-	slots int
-}
-
 // heldExcept sums the slots still held per node by every app but except.
-func (p *SparkGang) heldExcept(except gang.AppKey) map[string]heldRoom {
-	out := map[string]heldRoom{}
-	for _, h := range p.ledger.All() {
-		if h.App == except {
-			continue
-		}
-		for node, k := range h.Remaining {
-			r := out[node]
-			r.room = r.room.Add(h.Slot.Times(k))
-			r.slots += k
-			out[node] = r
-		}
-	}
-	return out
+func (p *SparkGang) heldExcept(except gang.AppKey) map[string]gang.NodeHold {
+	return p.ledger.HeldPerNode(except)
 }
 
 func noScheduleTaints(t *corev1.Taint) bool {
