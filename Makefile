@@ -40,7 +40,7 @@ fuzz: ## Fuzz the decision core and the admission handler for 60s each
 	$(GO) test ./pkg/placement -run XXX -fuzz FuzzDecide -fuzztime 60s
 	$(GO) test ./pkg/webhook -run XXX -fuzz FuzzAdmissionBody -fuzztime 60s
 
-bench: ## Benchmarks (~40 min): decision core, webhook, placement by strategy (online, busy, scheduler alone), deadlock; see docs/benchmarks.md
+bench: ## Benchmarks (~45 min): decision core, webhook, placement by strategy (online, busy, scheduler alone), deadlock; see docs/benchmarks.md
 	$(GO) test ./pkg/placement -run XXX -bench Decide -benchmem
 	$(GO) run ./bench webhook
 	$(GO) run ./bench placement -nodes 500,1000,2000 -pods 1000 -strategies a,b,c,d,e,a,d+ -plot docs/benchmarks-placement.png
@@ -49,6 +49,7 @@ bench: ## Benchmarks (~40 min): decision core, webhook, placement by strategy (o
 	$(GO) run ./bench placement -nodes 1000 -pods 1000 -background 50 -strategies a,c,d,e,a
 	$(GO) run ./bench placement -nodes 1000 -pods 1000 -background 100 -strategies a,c,d,e,a
 	$(GO) run ./bench placement -nodes 1000,2000 -pods 1000 -strategies a,b,d,e,a,d -score-percent 100
+	$(GO) run ./bench placement -nodes 5000 -pods 1000 -strategies a,b,d,e,a
 	$(GO) run ./bench deadlock -apps 100 -nodes 50 -timeline 4s
 
 k8s-replace: ## Regenerate the k8s.io replace block: make k8s-replace VERSION=v1.36.3
