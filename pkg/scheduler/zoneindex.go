@@ -14,7 +14,9 @@ import (
 // The framework's node list keeps its order from cycle to cycle, and a
 // changed Node (labels or status) is a new *corev1.Node in it, so one
 // pointer comparison per node tells which labels to read again. A node
-// added, removed or reordered rebuilds the index.
+// added, removed or reordered rebuilds the index. Filter still checks each
+// offered node's zone, so even a stale index could only hide a node, never
+// place an executor outside its driver's zone.
 type zoneIndex struct {
 	label  string
 	nodes  []*corev1.Node // as last seen, in list order (nil where the list had none)
