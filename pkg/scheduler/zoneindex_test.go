@@ -10,6 +10,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/sets"
 	fwk "k8s.io/kube-scheduler/framework"
 	"k8s.io/kubernetes/pkg/scheduler/framework"
+
+	"github.com/sparkplane/sparkplane/pkg/apis/config/v1alpha1"
 )
 
 const testZoneLabel = corev1.LabelTopologyZone
@@ -37,6 +39,20 @@ func bruteZone(label string, list []fwk.NodeInfo, zone string) sets.Set[string] 
 		}
 	}
 	return s
+}
+
+// A pinned executor is offered only its zone's nodes; a zone without nodes
+// is Unschedulable with the reason, not an empty offer.
+func TestZoneNodes(t *testing.T) {
+	p := &SparkGang{args: &SparkGangArgs{Placement: v1alpha1.Default()}}
+	nodes := []fwk.NodeInfo{nodeInfo(zoneNode("a1", "zone-a")), nodeInfo(zoneNode("b1", "zone-b")), nodeInfo(zoneNode("a2", "zone-a")), nodeInfo(zoneNode("x", ""))}
+	res, st := p.zoneNodes("zone-a", nodes)
+	if !st.IsSuccess() || res.AllNodes() || !res.NodeNames.Equal(sets.New("a1", "a2")) {
+		t.Errorf("zone-a: %v %v, want exactly a1 and a2", res, st)
+	}
+	if res, st := p.zoneNodes("zone-c", nodes); st.Code() != fwk.Unschedulable || res != nil {
+		t.Errorf("zone-c: %v %v, want Unschedulable", res, st)
+	}
 }
 
 // The index answers as reading every node would, through each way the
