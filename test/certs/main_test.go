@@ -7,9 +7,6 @@ package certs
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -29,23 +26,17 @@ func TestMain(m *testing.M) {
 func run(m *testing.M) (int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	logPath := filepath.Join(os.TempDir(), "sparkplane-certs-test.log")
-	logFile, err := os.Create(logPath)
+	// The test apiserver allows everything unless told otherwise; the point
+	// here is least privilege, so enforce RBAC.
+	c, err := testkit.StartControlPlane(ctx, "certs-test", controlplane.Options{ExtraAPIServerFlags: []string{"--authorization-mode=Node,RBAC"}})
 	if err != nil {
 		return 1, err
 	}
-	defer logFile.Close()
-	start := time.Now()
-	// The test apiserver allows everything unless told otherwise; the point
-	// here is least privilege, so enforce RBAC.
-	cp, err = controlplane.Start(ctx, controlplane.Options{LogWriter: logFile, ExtraAPIServerFlags: []string{"--authorization-mode=Node,RBAC"}})
-	if err != nil {
-		return 1, fmt.Errorf("starting control plane (logs in %s): %w", logPath, err)
-	}
-	defer cp.Stop()
+	defer c.Stop()
+	cp = c.ControlPlane
 	// cert-controller and the certwatcher log through controller-runtime's
 	// global logger; route it to klog, which the control plane captures.
 	ctrllog.SetLogger(klog.NewKlogr())
-	fmt.Printf("control plane ready in %s (component logs: %s)\n", time.Since(start).Round(time.Millisecond), logPath)
+	c.Ready("control plane")
 	return m.Run(), nil
 }

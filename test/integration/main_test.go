@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -51,17 +50,9 @@ func run(m *testing.M) (int, error) {
 		return 1, err
 	}
 	defer os.RemoveAll(dir)
-	logPath := filepath.Join(os.TempDir(), "sparkplane-integration.log")
-	logFile, err := os.Create(logPath)
+	cp, err := testkit.StartControlPlane(ctx, "integration", controlplane.Options{Scheduler: true})
 	if err != nil {
 		return 1, err
-	}
-	defer logFile.Close()
-
-	start := time.Now()
-	cp, err := controlplane.Start(ctx, controlplane.Options{Scheduler: true, LogWriter: logFile})
-	if err != nil {
-		return 1, fmt.Errorf("starting control plane (logs in %s): %w", logPath, err)
 	}
 	defer cp.Stop()
 
@@ -86,8 +77,8 @@ func run(m *testing.M) (int, error) {
 	if err := cp.WaitForWebhook(waitCtx, func(p *corev1.Pod) bool { return p.Annotations[placement.AnnotationDecision] != "" }); err != nil {
 		return 1, fmt.Errorf("webhook never became active: %w", err)
 	}
-	fmt.Printf("control plane and webhook ready in %s (component logs: %s)\n", time.Since(start).Round(time.Millisecond), logPath)
-	shared = &env{cp: cp, wh: wh, cfg: cfg, url: url, caBundle: ca, logFile: logPath}
+	cp.Ready("control plane and webhook")
+	shared = &env{cp: cp.ControlPlane, wh: wh, cfg: cfg, url: url, caBundle: ca, logFile: cp.LogPath}
 	return m.Run(), nil
 }
 

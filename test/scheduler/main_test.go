@@ -8,11 +8,7 @@ package scheduler_test
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -37,18 +33,10 @@ func TestMain(m *testing.M) {
 func run(m *testing.M) (int, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	logPath := filepath.Join(os.TempDir(), "sparkplane-scheduler-integration.log")
-	logFile, err := os.Create(logPath)
+	// No scheduler here: each test starts the sparkplane scheduler itself.
+	cp, err := testkit.StartControlPlane(ctx, "scheduler-integration", controlplane.Options{LogVerbosity: 2})
 	if err != nil {
 		return 1, err
-	}
-	defer logFile.Close()
-
-	start := time.Now()
-	// No scheduler here: each test starts the sparkplane scheduler itself.
-	cp, err := controlplane.Start(ctx, controlplane.Options{LogWriter: logFile, LogVerbosity: 2})
-	if err != nil {
-		return 1, fmt.Errorf("starting control plane (logs in %s): %w", logPath, err)
 	}
 	defer cp.Stop()
 	reg := prometheus.NewRegistry()
@@ -56,7 +44,7 @@ func run(m *testing.M) (int, error) {
 	if err := metrics.Register(reg); err != nil {
 		return 1, err
 	}
-	fmt.Printf("control plane ready in %s (component logs: %s)\n", time.Since(start).Round(time.Millisecond), logPath)
-	shared = &env{cp: cp, metrics: metrics, registry: reg, logFile: logPath}
+	cp.Ready("control plane")
+	shared = &env{cp: cp.ControlPlane, metrics: metrics, registry: reg, logFile: cp.LogPath}
 	return m.Run(), nil
 }
