@@ -97,7 +97,7 @@ func (p *SparkGang) PreFilter(ctx context.Context, state fwk.CycleState, pod *co
 	default:
 		cd.role = spark.RoleNone
 	}
-	cd.held = p.heldExcept(cd.app)
+	cd.held = p.ledger.HeldPerNode(cd.app)
 	state.Write(stateKey, cd)
 	if cd.zoneRequired {
 		return p.zoneNodes(cd.zone, nodes)
@@ -150,7 +150,7 @@ func (p *SparkGang) preFilterDriver(ctx context.Context, cd *cycleData, a *app, 
 	for i, n := range pl.DriverCandidates {
 		cd.candidates[n] = i
 	}
-	cd.held = p.heldExcept(a.key)
+	cd.held = p.ledger.HeldPerNode(a.key)
 	logger.V(4).Info("Spark gang fits", "pod", klog.KObj(pod), "app", a.key, "reason", reasons.String())
 	return &fwk.PreFilterResult{NodeNames: sets.New(pl.DriverCandidates...)}, nil
 }

@@ -12,12 +12,6 @@ import (
 	"github.com/sparkplane/sparkplane/pkg/placement"
 )
 
-// heldRoom is what reservations of other apps hold on one node.
-// heldExcept sums the slots still held per node by every app but except.
-func (p *SparkGang) heldExcept(except gang.AppKey) map[string]gang.NodeHold {
-	return p.ledger.HeldPerNode(except)
-}
-
 func noScheduleTaints(t *corev1.Taint) bool {
 	return t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute
 }
