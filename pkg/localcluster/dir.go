@@ -78,8 +78,7 @@ func claimDir(dir string, recreate bool) (_ *clusterDir, retErr error) {
 	if err != nil {
 		return nil, err
 	}
-	existing := slices.Contains(names, MarkerFile)
-	if !existing && len(names) > 0 {
+	if !slices.Contains(names, MarkerFile) && len(names) > 0 && !unmarkedCluster(names) {
 		return nil, foreignError(dir, names)
 	}
 
@@ -108,19 +107,29 @@ func claimDir(dir string, recreate bool) (_ *clusterDir, retErr error) {
 	}
 	switch {
 	case len(data) == 0:
-		// This process created the marker: nothing else may be there.
+		// This process created the marker. The directory must be empty, or
+		// hold only what a cluster of a sparkplane without markers wrote.
 		if names, err = entries(dir); err != nil {
 			return nil, err
 		}
-		if names = slices.DeleteFunc(names, func(n string) bool { return n == MarkerFile }); len(names) > 0 {
+		names = slices.DeleteFunc(names, func(n string) bool { return n == MarkerFile })
+		switch {
+		case len(names) > 0 && !unmarkedCluster(names):
 			_ = os.Remove(path)
 			return nil, foreignError(dir, names)
+		case len(names) > 0 && !recreate:
+			_ = os.Remove(path)
+			return nil, existsError(dir)
+		}
+		for _, name := range names {
+			if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
+				return nil, fmt.Errorf("--recreate: removing %s: %w", filepath.Join(dir, name), err)
+			}
 		}
 	case json.Unmarshal(data, &m) != nil:
 		return nil, fmt.Errorf("--dir %s: %s is not sparkplane's (it does not parse); pick another --dir", dir, MarkerFile)
 	case !recreate:
-		return nil, fmt.Errorf("--dir %s: %w (its pods' logs are kept: 'sparkplane local logs --dir %s POD'); "+
-			"add --recreate to delete that cluster's files and start a new one, or pick another --dir", dir, ErrClusterExists, dir)
+		return nil, existsError(dir)
 	default:
 		for _, name := range m.Created {
 			// Only names sparkplane itself writes, whatever the file says.
@@ -168,6 +177,28 @@ func entries(dir string) ([]string, error) {
 		names[i] = de.Name()
 	}
 	return names, nil
+}
+
+// unmarkedCluster tells a directory of a cluster started by a sparkplane
+// without markers: what every start wrote (kubeconfig and the webhook's
+// TLS files) is there, and nothing a cluster does not write.
+func unmarkedCluster(names []string) bool {
+	for _, n := range names {
+		if !slices.Contains(createdEntries, n) {
+			return false
+		}
+	}
+	for _, n := range []string{kubeconfigFile, tlsCert, tlsKey} {
+		if !slices.Contains(names, n) {
+			return false
+		}
+	}
+	return true
+}
+
+func existsError(dir string) error {
+	return fmt.Errorf("--dir %s: %w (its pods' logs are kept: 'sparkplane local logs --dir %s POD'); "+
+		"add --recreate to delete that cluster's files and start a new one, or pick another --dir", dir, ErrClusterExists, dir)
 }
 
 func foreignError(dir string, names []string) error {

@@ -36,6 +36,10 @@ func TestClaimDirAcceptsNewOrEmptyRefusesForeign(t *testing.T) {
 		{"empty", func(string) {}, nil},
 		{"user's source files", func(dir string) { writeFile(t, filepath.Join(dir, "important.go")) }, ErrForeignDir},
 		{"user's subdirectory", func(dir string) { writeFile(t, filepath.Join(dir, "nodes", "mine.txt")) }, ErrForeignDir},
+		{"user's logs and kubeconfig", func(dir string) {
+			writeFile(t, filepath.Join(dir, "logs", "app.log"))
+			writeFile(t, filepath.Join(dir, "kubeconfig"))
+		}, ErrForeignDir},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "d")
@@ -128,3 +132,26 @@ func TestRecreateIgnoresForeignNamesInMarker(t *testing.T) {
 }
 
 func pidString() string { return strconv.Itoa(os.Getpid()) }
+
+// A directory of a cluster started before markers existed (only entries a
+// cluster writes) counts as an earlier cluster's.
+func TestClaimDirTakesUnmarkedClusterDirOnlyWithRecreate(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"kubeconfig", "tls.crt", "tls.key", "nodes/n/pods/default/p/container.log"} {
+		writeFile(t, filepath.Join(dir, name))
+	}
+	if _, err := claimDir(dir, false); !errors.Is(err, ErrClusterExists) {
+		t.Fatalf("claim without recreate: %v, want ErrClusterExists", err)
+	}
+	if exists(filepath.Join(dir, MarkerFile)) || !exists(filepath.Join(dir, "kubeconfig")) {
+		t.Fatal("refused claim changed the directory")
+	}
+	d, err := claimDir(dir, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.release()
+	if names, _ := entries(dir); len(names) != 1 || names[0] != MarkerFile {
+		t.Errorf("after recreate: %v, want only the marker", names)
+	}
+}
