@@ -214,11 +214,11 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, retErr error) {
 		}
 	}()
 	if opts.Webhook {
-		c.progressf("starting the sparkplane webhook at %s ...", url)
+		c.progressf("registering the sparkplane webhook (%s) and waiting until it mutates Spark pods ...", url)
 		if err := c.EnableWebhook(ctx); err != nil {
 			return nil, err
 		}
-		c.progressf("webhook registered (%s, failurePolicy %s) and mutating Spark pods", WebhookConfigurationName, webhookFailurePolicy)
+		c.progressf("webhook registered (%s, failurePolicy %s)", WebhookConfigurationName, webhookFailurePolicy)
 	}
 
 	c.progressf("starting %d nodes (kubelet %s) ...", len(opts.Zones)*(opts.OnDemandPerZone+opts.SpotPerZone), opts.Kubelet)
