@@ -2,7 +2,8 @@
 # Installs Apache Spark from PyPI's pyspark (whose package ships the
 # spark-submit scripts and all jars, the Kubernetes ones included) into a
 # git-ignored cache, and prints SPARK_HOME. Idempotent: a second run only
-# prints. Needs python3 and Java 17 on the machine.
+# prints. Needs python3 and Java 17 on the machine. Progress lines (each
+# slow step, with seconds taken) go to stderr.
 #
 #   hack/install-spark.sh            # prints SPARK_HOME
 #   SPARK_VERSION=3.5.9 hack/install-spark.sh
@@ -18,15 +19,22 @@ marker="$cache/.installed"
 # others wait for it.
 mkdir -p "$cache"
 exec 9>"$cache/.lock"
-flock 9
+if ! flock -n 9; then
+  echo "install-spark: another process is installing Spark into ${cache}; waiting for it" >&2
+  flock 9
+fi
 
 if [ ! -f "$marker" ]; then
   command -v python3 >/dev/null || { echo "install-spark: python3 not found; install Python 3.9+" >&2; exit 1; }
-  echo "install-spark: installing pyspark==${version} into ${venv} (about 320 MB, once)" >&2
+  echo "install-spark: installing pyspark==${version} into ${venv} (about 320 MB, once; about a minute)" >&2
+  start=$SECONDS
   rm -rf "$venv"
+  echo "install-spark: creating a Python venv" >&2
   python3 -m venv "$venv"
+  echo "install-spark: pip install pyspark==${version} (downloading and unpacking; no output until done)" >&2
   "$venv/bin/pip" install --quiet --disable-pip-version-check "pyspark==${version}" >&2
   touch "$marker"
+  echo "install-spark: installed pyspark==${version} in $((SECONDS - start)) s" >&2
 fi
 
 spark_home=$("$venv/bin/python" -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))')

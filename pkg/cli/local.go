@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +13,10 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
@@ -32,7 +38,7 @@ func newLocalCommand() *cobra.Command {
 		Use:   "local",
 		Short: "Run a local multi-zone Kubernetes cluster that runs real Spark (no Docker)",
 	}
-	cmd.PersistentFlags().StringVar(&dir, "dir", dir, "The local cluster's state directory (kubeconfig, pod directories and logs).")
+	cmd.PersistentFlags().StringVar(&dir, "dir", dir, "The local cluster's state directory (kubeconfig, pod directories and logs): new, empty, or an earlier local cluster's.")
 	cmd.AddCommand(newLocalUpCommand(&dir), newLocalLogsCommand(&dir), newLocalSubmitCommand(&dir))
 	return cmd
 }
@@ -43,15 +49,16 @@ func newLocalUpCommand(dir *string) *cobra.Command {
 		onDemand, spot               int
 		cpu, memory, kubelet, preset string
 		kubeconfig, configFile       string
-		webhookOn                    bool
+		webhookOn, recreate          bool
 		scheduler                    string
 	)
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Start the local cluster and run until interrupted",
 		Long: `Start, in this process, a real etcd, kube-apiserver and kube-scheduler, the
-sparkplane webhook (registered with its CA bundle), and virtual nodes in
-several zones, each on-demand or spot with the provider's node labels.
+sparkplane webhook (registered with its CA bundle, as the Helm chart registers
+it), and virtual nodes in several zones, each on-demand or spot with the
+provider's node labels.
 
 With --kubelet process (the default) every node runs the pods bound to it as
 local processes: Spark driver and executor pods run as real JVMs (Spark comes
@@ -60,9 +67,20 @@ hack/install-spark.sh; Java 17 is needed). Pods that are not Spark pods are
 marked Running without executing anything. With --kubelet none pods are bound
 and never run (for scheduling experiments at scale).
 
-It prints one "ready" line with how to use the cluster, and runs until
-SIGINT/SIGTERM; then it stops every process it started.`,
+--dir must be a new or empty directory, or the directory of an earlier
+cluster: sparkplane marks the directories it creates (.sparkplane-cluster)
+and refuses any other, so it never deletes files it did not write. An
+earlier cluster's directory keeps its pods' logs after it stops ('local
+logs'); starting again there needs --recreate, which deletes that cluster's
+files (and only those). Two clusters never share a directory: a second
+'local up' on a running cluster's directory fails at once.
+
+Flags are checked before anything starts. It prints a line per start-up step
+(the first run installs pyspark, about a minute), one "ready" line with how to
+use the cluster, and runs until SIGINT/SIGTERM; then it stops every process
+it started.`,
 		Example: `  sparkplane local up --zones zone-a,zone-b,zone-c --spot-per-zone 2
+  sparkplane local up --recreate          # start again in the same --dir
   sparkplane local spark-submit -- --name demo local:///path/to/job.py`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -78,26 +96,26 @@ SIGINT/SIGTERM; then it stops every process it started.`,
 				cfg.Provider = p
 				v1alpha1.SetDefaults(cfg)
 			}
-			opts := localcluster.Defaults(*dir)
+			opts := localcluster.Defaults(filepath.Clean(*dir))
+			opts.Recreate = recreate
 			opts.Zones = splitList(zones)
 			opts.OnDemandPerZone, opts.SpotPerZone, opts.NodeCPU, opts.NodeMemory = onDemand, spot, cpu, memory
 			opts.Kubelet, opts.Webhook, opts.Config, opts.Scheduler = kubelet, webhookOn, cfg, scheduler
-			logPath := filepath.Join(*dir+"-logs", "components.log")
-			if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
+			if err := opts.Validate(); err != nil {
 				return err
 			}
-			logs, err := os.Create(logPath)
-			if err != nil {
-				return err
+			if kubeconfig != "" {
+				if fi, err := os.Stat(kubeconfig); err == nil && fi.IsDir() {
+					return fmt.Errorf("--kubeconfig %s: is a directory; give a file path", kubeconfig)
+				}
 			}
-			defer logs.Close()
-			opts.LogWriter, opts.Log = logs, klog.NewKlogr()
+			out := cmd.OutOrStdout()
+			opts.Log, opts.Progress = klog.NewKlogr(), out
 
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			out := cmd.OutOrStdout()
 			start := time.Now()
-			fmt.Fprintf(out, "starting local cluster in %s (component logs: %s) ...\n", *dir, logPath)
+			fmt.Fprintf(out, "starting local cluster in %s (component logs: %s) ...\n", opts.Dir, localcluster.ComponentLogPath(opts.Dir))
 			c, err := localcluster.Start(ctx, opts)
 			if err != nil {
 				return err
@@ -105,11 +123,11 @@ SIGINT/SIGTERM; then it stops every process it started.`,
 			defer func() {
 				fmt.Fprintln(out, "stopping: killing pod processes, then webhook, scheduler, apiserver, etcd ...")
 				c.Stop()
-				fmt.Fprintln(out, "stopped")
+				fmt.Fprintf(out, "stopped; pod logs stay in %s ('sparkplane local logs --dir %s POD'); 'local up --recreate' starts afresh there\n", opts.Dir, opts.Dir)
 			}()
 			if kubeconfig != "" {
 				if err := copyFile(c.Kubeconfig, kubeconfig); err != nil {
-					return err
+					return fmt.Errorf("--kubeconfig: %w", err)
 				}
 			} else {
 				kubeconfig = c.Kubeconfig
@@ -120,17 +138,18 @@ SIGINT/SIGTERM; then it stops every process it started.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&zones, "zones", "zone-a,zone-b,zone-c", "Zones, comma separated.")
+	f.StringVar(&zones, "zones", "zone-a,zone-b,zone-c", "Zones, comma separated (lowercase letters, digits and '-').")
 	f.IntVar(&onDemand, "on-demand-per-zone", 1, "On-demand nodes per zone.")
 	f.IntVar(&spot, "spot-per-zone", 2, "Spot nodes per zone.")
-	f.StringVar(&cpu, "node-cpu", "4", "Allocatable CPU of each node.")
-	f.StringVar(&memory, "node-memory", "16Gi", "Allocatable memory of each node.")
+	f.StringVar(&cpu, "node-cpu", "4", "Allocatable CPU of each node, a Kubernetes quantity (e.g. 4, 500m).")
+	f.StringVar(&memory, "node-memory", "16Gi", "Allocatable memory of each node, a Kubernetes quantity (e.g. 16Gi, 512Mi).")
 	f.StringVar(&preset, "provider", "", "Provider preset for capacity-type node labels: karpenter (default), eks, gke, aks. Overrides --config.")
 	f.StringVar(&kubelet, "kubelet", localcluster.KubeletProcess, "process: run pods as local processes (Spark as real JVMs); none: bind only.")
 	f.BoolVar(&webhookOn, "webhook", true, "Register the sparkplane webhook (--webhook=false to compare without it).")
 	f.StringVar(&scheduler, "scheduler", localcluster.SchedulerDefault, "default: the stock kube-scheduler; sparkplane: kube-scheduler with sparkplane's gang scheduling and queues (the webhook points Spark pods at it).")
 	f.StringVar(&kubeconfig, "kubeconfig", "", "Also write the cluster's kubeconfig to this path.")
 	f.StringVar(&configFile, "config", "", "SparkplaneConfiguration file for the webhook (see 'sparkplane config print-defaults').")
+	f.BoolVar(&recreate, "recreate", false, "Replace the earlier cluster in --dir: delete its kubeconfig, node and pod directories and logs (nothing else) and start afresh.")
 	return cmd
 }
 
@@ -143,33 +162,93 @@ func printReady(out io.Writer, c *localcluster.Cluster, opts localcluster.Option
 		took.Round(100*time.Millisecond), len(c.Nodes()), len(opts.Zones), strings.Join(opts.Zones, ", "), opts.Kubelet, hook, c.CP.Config.Host)
 	fmt.Fprintf(out, "  export KUBECONFIG=%s\n", kubeconfig)
 	fmt.Fprintf(out, "  sparkplane local spark-submit --dir %s -- --name my-job local:///abs/path/to/job.py\n", opts.Dir)
-	fmt.Fprintf(out, "  sparkplane local logs --dir %s POD\n", opts.Dir)
+	fmt.Fprintf(out, "  sparkplane local logs --dir %s [-f] POD\n", opts.Dir)
 	fmt.Fprintln(out, "  Ctrl-C stops the cluster.")
 }
 
 func newLocalLogsCommand(dir *string) *cobra.Command {
 	namespace := "default"
+	var (
+		follow bool
+		tail   int
+	)
 	cmd := &cobra.Command{
 		Use:   "logs POD",
-		Short: "Print the log of a pod that ran on the local cluster",
-		Args:  cobra.ExactArgs(1),
+		Short: "Print the log of a pod that runs or ran on the local cluster",
+		Long: `Print the log (stdout and stderr) of a pod that runs or ran on a process
+kubelet of the local cluster. Logs of pods that ended or were deleted stay in
+the cluster directory, also after the cluster stopped, until the directory is
+deleted or 'local up --recreate' replaces the cluster.
+
+-f follows the log until the pod ends or is deleted (or Ctrl-C); it waits for
+a pod that has not started yet.`,
+		Example: `  sparkplane local logs -n spark my-app-driver
+  sparkplane local logs -f --tail 20 my-app-driver`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if tail < -1 {
+				return fmt.Errorf("--tail %d: give a number of lines (0 or more), or -1 for all", tail)
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			ended := podEnded(*dir, namespace, args[0])
 			path, err := localcluster.LogFile(*dir, namespace, args[0])
+			for follow && errors.Is(err, os.ErrNotExist) && ctx.Err() == nil {
+				// Not started yet: wait while the pod may still start.
+				if done, _ := ended(ctx); done {
+					break
+				}
+				select {
+				case <-ctx.Done():
+				case <-time.After(500 * time.Millisecond):
+				}
+				path, err = localcluster.LogFile(*dir, namespace, args[0])
+			}
 			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
 				return err
 			}
-			f, err := os.Open(path)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			_, err = io.Copy(cmd.OutOrStdout(), f)
-			return err
+			return localcluster.FollowLog(ctx, cmd.OutOrStdout(), path, localcluster.FollowOptions{Tail: tail, Follow: follow, Ended: ended})
 		},
 	}
 	cmd.Flags().StringVarP(&namespace, "namespace", "n", namespace, "The pod's namespace.")
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "Keep printing the log until the pod ends or is deleted (or Ctrl-C).")
+	cmd.Flags().IntVar(&tail, "tail", -1, "Print only the last N lines (-1: all).")
 	return cmd
 }
+
+// podEnded tells whether a pod of the local cluster in dir can write no
+// more log: it finished, it is gone, or the cluster is not running.
+func podEnded(dir, namespace, pod string) func(context.Context) (bool, error) {
+	var client kubernetes.Interface
+	return func(ctx context.Context) (bool, error) {
+		if running, _ := localcluster.Running(dir); !running {
+			return true, nil
+		}
+		if client == nil {
+			cfg, err := clientcmd.BuildConfigFromFlags("", filepath.Join(dir, "kubeconfig"))
+			if err != nil {
+				return false, fmt.Errorf("reading the cluster's kubeconfig: %w", err)
+			}
+			if client, err = kubernetes.NewForConfig(cfg); err != nil {
+				return false, err
+			}
+		}
+		p, err := client.CoreV1().Pods(namespace).Get(ctx, pod, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			return true, nil
+		case err != nil:
+			return false, nil // the cluster may be stopping: asked again
+		}
+		return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed, nil
+	}
+}
+
+// submitStopGrace is how long spark-submit gets to stop after SIGINT.
+const submitStopGrace = 10 * time.Second
 
 func newLocalSubmitCommand(dir *string) *cobra.Command {
 	namespace := "default"
@@ -179,13 +258,20 @@ func newLocalSubmitCommand(dir *string) *cobra.Command {
 		Long: `Run Spark's own spark-submit in cluster mode against the running local
 cluster, with the master URL, credentials and image placeholder filled in.
 Everything after -- goes to spark-submit unchanged. The application must be a
-local:// path on this machine (the process kubelet runs the driver here).`,
+local:// path on this machine (the process kubelet runs the driver here).
+
+Ctrl-C stops spark-submit (SIGINT, then SIGKILL after 10 s); as on any
+Kubernetes cluster, pods it already created keep running: delete the driver
+pod to stop the application.`,
 		Example: `  sparkplane local spark-submit -- --name wordcount \
     --conf spark.executor.instances=2 local:///home/me/wordcount.py`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return fmt.Errorf("give spark-submit's arguments after --, e.g. -- --name job local:///abs/path/job.py")
+			}
+			if running, _ := localcluster.Running(*dir); !running {
+				return fmt.Errorf("no local cluster runs in --dir %s: start one with 'sparkplane local up --dir %s'", *dir, *dir)
 			}
 			kubeconfig := filepath.Join(*dir, "kubeconfig")
 			cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
@@ -194,13 +280,23 @@ local:// path on this machine (the process kubelet runs the driver here).`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			dist, err := sparkdist.Find(ctx)
+			dist, err := sparkdist.FindWithProgress(ctx, cmd.ErrOrStderr())
 			if err != nil {
+				if ctx.Err() != nil {
+					return errors.New("interrupted while finding Spark")
+				}
 				return err
 			}
 			c := dist.SubmitCommand(ctx, sparkdist.Cluster{APIServerURL: cfg.Host, Namespace: namespace, Kubeconfig: kubeconfig}, args)
 			c.Stdin, c.Stdout, c.Stderr = os.Stdin, cmd.OutOrStdout(), cmd.ErrOrStderr()
-			if err := c.Run(); err != nil {
+			// Ctrl-C: let spark-submit stop as it does in a terminal, not SIGKILL.
+			c.Cancel = func() error { return c.Process.Signal(os.Interrupt) }
+			c.WaitDelay = submitStopGrace
+			err = c.Run()
+			if ctx.Err() != nil {
+				return errors.New("interrupted; spark-submit stopped (pods it created keep running: delete the driver pod to stop the application)")
+			}
+			if err != nil {
 				return fmt.Errorf("spark-submit: %w", err)
 			}
 			return nil

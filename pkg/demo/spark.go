@@ -67,6 +67,9 @@ func RunSpark(ctx context.Context, out io.Writer, opts SparkOptions) error {
 	defer logs.Close()
 
 	lo := localcluster.Defaults(opts.Dir)
+	// Each demo run starts afresh in its own directory (the earlier run's
+	// files go, foreign directories are still refused).
+	lo.Recreate = true
 	lo.Webhook, lo.LogWriter, lo.Log = false, logs, klog.NewKlogr()
 	step("starting the local cluster: etcd, kube-apiserver, kube-scheduler, webhook, 9 nodes in 3 zones (logs: %s)", opts.LogFile)
 	c, err := localcluster.Start(ctx, lo)

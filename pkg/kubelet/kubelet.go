@@ -53,9 +53,10 @@ type Options struct {
 	NodeName string
 	Client   kubernetes.Interface
 	// Dir is this node's working directory; each pod gets
-	// PodDir(Dir, namespace, name), created fresh when the pod starts,
-	// holding its volumes, hosts file, working directory and container.log
-	// (the process's stdout and stderr). It is kept after the pod ends.
+	// PodDir(Dir, namespace, name), created when the pod starts, holding
+	// its volumes, hosts file, working directory and container.log (the
+	// process's stdout and stderr). It is kept after the pod ends; a later
+	// pod of the same name moves it to PodDir(...)+"."+<its UID>.
 	Dir string
 	// IPs hands out pod IPs; one pool is shared by all kubelets of a cluster.
 	IPs *IPPool
@@ -521,7 +522,7 @@ func (k *Kubelet) startPlaceholder(pod *corev1.Pod) (*podRuntime, error) {
 		return nil, err
 	}
 	dir := PodDir(k.opts.Dir, pod.Namespace, pod.Name)
-	if err := freshDir(dir); err != nil {
+	if err := podDir(dir, pod); err != nil {
 		k.opts.IPs.Release(ip)
 		return nil, err
 	}
@@ -533,12 +534,35 @@ func (k *Kubelet) startPlaceholder(pod *corev1.Pod) (*podRuntime, error) {
 	return &podRuntime{uid: pod.UID, pod: pod, ip: ip, dir: dir, startedAt: metav1.Now()}, nil
 }
 
-func freshDir(dir string) error {
-	if err := os.RemoveAll(dir); err != nil {
-		return fmt.Errorf("clearing pod directory: %w", err)
+// uidFile in a pod directory names the pod (by UID) whose files it holds.
+const uidFile = "uid"
+
+// podDir prepares the directory of pod: a directory left by an earlier pod
+// of the same name is kept (renamed <name>.<its uid>, log included) so its
+// log stays readable; one left by an earlier start of this very pod (a
+// retry) is cleared.
+func podDir(dir string, pod *corev1.Pod) error {
+	if _, err := os.Stat(dir); err == nil {
+		old, _ := os.ReadFile(filepath.Join(dir, uidFile))
+		if types.UID(old) == pod.UID {
+			if err := os.RemoveAll(dir); err != nil {
+				return fmt.Errorf("clearing pod directory: %w", err)
+			}
+		} else {
+			kept := dir + "." + string(old)
+			if len(old) == 0 {
+				kept = fmt.Sprintf("%s.earlier-%d", dir, time.Now().UnixNano())
+			}
+			if err := os.Rename(dir, kept); err != nil {
+				return fmt.Errorf("keeping the directory of an earlier pod named %s: %w", pod.Name, err)
+			}
+		}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("creating pod directory: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, uidFile), []byte(pod.UID), 0o644); err != nil {
+		return fmt.Errorf("writing pod directory's uid: %w", err)
 	}
 	return nil
 }
@@ -590,7 +614,7 @@ func (k *Kubelet) startSpark(ctx context.Context, pod *corev1.Pod, c *corev1.Con
 		return nil, err
 	}
 	dir := PodDir(k.opts.Dir, pod.Namespace, pod.Name)
-	if err := freshDir(dir); err != nil {
+	if err := podDir(dir, pod); err != nil {
 		return nil, err
 	}
 	workDir := filepath.Join(dir, "work")

@@ -361,3 +361,38 @@ func TestNodeDeletionKillsAndRemovesPods(t *testing.T) {
 		t.Errorf("%d pod IPs still in use", n)
 	}
 }
+
+// A pod that reuses the name of an ended pod on the same node keeps the
+// earlier pod's directory (and log), under <name>.<earlier UID>.
+func TestPodOfSameNameKeepsEarlierPodsLog(t *testing.T) {
+	cp := controlPlane(t)
+	ctx := context.Background()
+	k := startKubelet(t, cp, controlplane.NodeSpec{Name: "again-1", Zone: "a"}, NewIPPool(), nil)
+	pods := cp.Client.CoreV1().Pods("default")
+	var uids []string
+	for range 2 {
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "again", Namespace: "default"},
+			Spec:       corev1.PodSpec{NodeName: "again-1", Containers: []corev1.Container{{Name: "c", Image: "registry.k8s.io/pause:3.10"}}},
+		}
+		created, err := pods.Create(ctx, pod, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		uids = append(uids, string(created.UID))
+		waitPod(t, cp, "default", "again", 20*time.Second, "Running", isRunningWithIP)
+		if err := pods.Delete(ctx, "again", metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
+			t.Fatal(err)
+		}
+		waitPodGone(t, cp, "default", "again", 10*time.Second)
+	}
+	dir := PodDir(k.dir, "default", "again")
+	for path, uid := range map[string]string{dir + "." + uids[0]: uids[0], dir: uids[1]} {
+		if _, err := os.Stat(filepath.Join(path, LogFile)); err != nil {
+			t.Errorf("log of pod %s: %v", uid, err)
+		}
+		if got, _ := os.ReadFile(filepath.Join(path, "uid")); string(got) != uid {
+			t.Errorf("%s holds pod %q, want %s", path, got, uid)
+		}
+	}
+}

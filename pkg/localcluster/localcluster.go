@@ -15,17 +15,20 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/sparkplane/sparkplane/pkg/apis/config/v1alpha1"
 	"github.com/sparkplane/sparkplane/pkg/controlplane"
 	"github.com/sparkplane/sparkplane/pkg/kubelet"
-	"github.com/sparkplane/sparkplane/pkg/placement"
 	"github.com/sparkplane/sparkplane/pkg/scheduler"
 	"github.com/sparkplane/sparkplane/pkg/sparkdist"
 	"github.com/sparkplane/sparkplane/pkg/webhook"
@@ -49,18 +52,22 @@ const (
 	SchedulerSparkplane = "sparkplane"
 )
 
-// webhookName is the MutatingWebhookConfiguration the cluster registers.
-const webhookName = "sparkplane"
-
 // Options configure a local cluster.
 type Options struct {
-	// Dir holds the cluster's state: kubeconfig, node and pod directories,
-	// logs. It is emptied at start.
+	// Dir holds the cluster's state: kubeconfig, node and pod directories
+	// (with every pod's log, kept after the pod ends), component logs.
+	// Start accepts a new or empty directory, or an earlier cluster's when
+	// Recreate is set, and refuses any other; it never removes what it did
+	// not create there.
 	Dir string
+	// Recreate replaces an earlier cluster's state in Dir (its kubeconfig,
+	// node and pod directories, logs); other files there stay.
+	Recreate bool
 	// Zones, and per zone the number of on-demand and spot nodes.
 	Zones                        []string
 	OnDemandPerZone, SpotPerZone int
-	// NodeCPU and NodeMemory are each node's allocatable resources.
+	// NodeCPU and NodeMemory are each node's allocatable resources, as
+	// Kubernetes quantities.
 	NodeCPU, NodeMemory string
 	// Kubelet is KubeletProcess or KubeletNone.
 	Kubelet string
@@ -70,19 +77,24 @@ type Options struct {
 	Webhook bool
 	// Config configures the webhook (and the provider's node labels).
 	Config *v1alpha1.SparkplaneConfiguration
-	// LogWriter receives the components' logs.
+	// LogWriter receives the components' logs; nil writes them to
+	// ComponentLogPath(Dir).
 	LogWriter io.Writer
-	Log       logr.Logger
+	// Progress receives a line per start-up step with the time since
+	// start-up began (the first Spark install takes about a minute); nil
+	// prints nothing.
+	Progress io.Writer
+	Log      logr.Logger
 }
 
 // Defaults returns options for three zones with one on-demand and two spot
-// nodes each, process kubelets and the webhook on.
+// nodes each, process kubelets and the webhook on, component logs in dir.
 func Defaults(dir string) Options {
 	cfg := v1alpha1.Default()
 	return Options{
 		Dir: dir, Zones: []string{"zone-a", "zone-b", "zone-c"}, OnDemandPerZone: 1, SpotPerZone: 2,
 		NodeCPU: "4", NodeMemory: "16Gi", Kubelet: KubeletProcess, Scheduler: SchedulerDefault, Webhook: true, Config: cfg,
-		LogWriter: io.Discard, Log: logr.Discard(),
+		Log: logr.Discard(),
 	}
 }
 
@@ -102,6 +114,9 @@ type Cluster struct {
 	Spark      *sparkdist.Dist
 	opts       Options
 
+	dir        *clusterDir
+	logFile    *os.File // component log opened by Start, if any
+	began      time.Time
 	webhookURL string
 	caBundle   []byte
 	ips        *kubelet.IPPool
@@ -114,32 +129,55 @@ type Cluster struct {
 	kubelets map[string]context.CancelFunc
 }
 
-// Start brings the cluster up. ctx bounds start-up only; call Stop.
+// ErrInterrupted is returned by Start when its context was canceled (e.g.
+// Ctrl-C) before the cluster was up.
+var ErrInterrupted = errors.New("interrupted during start-up; stopped everything started")
+
+// Start brings the cluster up. ctx bounds start-up only; call Stop. Options
+// are validated before anything is written or started.
 func Start(ctx context.Context, opts Options) (_ *Cluster, retErr error) {
-	if err := validate(opts); err != nil {
+	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	if err := os.RemoveAll(opts.Dir); err != nil {
-		return nil, fmt.Errorf("cleaning %s: %w", opts.Dir, err)
-	}
-	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
-		return nil, fmt.Errorf("creating %s: %w", opts.Dir, err)
+	dir, err := claimDir(opts.Dir, opts.Recreate)
+	if err != nil {
+		return nil, err
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	c := &Cluster{opts: opts, cancel: cancel, ips: kubelet.NewIPPool(),
-		nodes: map[string]Node{}, deleted: map[string]Node{}, kubelets: map[string]context.CancelFunc{}, Kubeconfig: filepath.Join(opts.Dir, "kubeconfig")}
+	c := &Cluster{opts: opts, dir: dir, began: time.Now(), cancel: cancel, ips: kubelet.NewIPPool(),
+		nodes: map[string]Node{}, deleted: map[string]Node{}, kubelets: map[string]context.CancelFunc{},
+		Kubeconfig: filepath.Join(opts.Dir, kubeconfigFile)}
 	defer func() {
-		if retErr != nil {
-			c.Stop()
+		if retErr == nil {
+			return
+		}
+		c.Stop()
+		switch {
+		case errors.Is(ctx.Err(), context.Canceled):
+			retErr = ErrInterrupted
+		case ctx.Err() != nil:
+			retErr = fmt.Errorf("start-up did not finish in time; stopped everything started: %w", retErr)
 		}
 	}()
+	if opts.LogWriter == nil {
+		p := ComponentLogPath(opts.Dir)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return nil, fmt.Errorf("creating the component log directory: %w", err)
+		}
+		if c.logFile, err = os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644); err != nil {
+			return nil, fmt.Errorf("opening the component log: %w", err)
+		}
+		opts.LogWriter, c.opts.LogWriter = c.logFile, c.logFile
+	}
 
 	if opts.Kubelet == KubeletProcess {
-		dist, err := sparkdist.Find(ctx)
+		c.progressf("finding Spark (hack/install-spark.sh; the first run installs pyspark, about a minute) ...")
+		dist, err := sparkdist.FindWithProgress(ctx, opts.Progress)
 		if err != nil {
 			return nil, fmt.Errorf("finding Spark for the process kubelet (use --kubelet none to run without it): %w", err)
 		}
 		c.Spark = dist
+		c.progressf("Spark %s at %s", dist.Version, dist.Home)
 	}
 	cpOpts := controlplane.Options{Scheduler: true, LogWriter: opts.LogWriter}
 	if opts.Scheduler == SchedulerSparkplane {
@@ -152,11 +190,13 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, retErr error) {
 		}
 		cpOpts.SchedulerOptions = sched
 	}
+	c.progressf("starting etcd, kube-apiserver and kube-scheduler (%s) ...", opts.Scheduler)
 	cp, err := controlplane.Start(ctx, cpOpts)
 	if err != nil {
 		return nil, err
 	}
 	c.CP, c.Client = cp, cp.Client
+	c.progressf("control plane up: API server %s", cp.Config.Host)
 	if err := cp.WriteKubeconfig(c.Kubeconfig); err != nil {
 		return nil, err
 	}
@@ -174,11 +214,14 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, retErr error) {
 		}
 	}()
 	if opts.Webhook {
+		c.progressf("registering the sparkplane webhook (%s) and waiting until it mutates Spark pods ...", url)
 		if err := c.EnableWebhook(ctx); err != nil {
 			return nil, err
 		}
+		c.progressf("webhook registered (%s, failurePolicy %s)", WebhookConfigurationName, webhookFailurePolicy)
 	}
 
+	c.progressf("starting %d nodes (kubelet %s) ...", len(opts.Zones)*(opts.OnDemandPerZone+opts.SpotPerZone), opts.Kubelet)
 	for _, z := range opts.Zones {
 		for i := 0; i < opts.OnDemandPerZone; i++ {
 			if _, err := c.AddNode(ctx, z, v1alpha1.CapacityOnDemand); err != nil {
@@ -191,16 +234,31 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, retErr error) {
 			}
 		}
 	}
+	c.progressf("nodes up")
 	return c, nil
 }
 
-func validate(o Options) error {
+// progressf prints one start-up step with the time since start-up began.
+func (c *Cluster) progressf(format string, args ...any) {
+	if c.opts.Progress == nil {
+		return
+	}
+	fmt.Fprintf(c.opts.Progress, "[%5.1fs] %s\n", time.Since(c.began).Seconds(), fmt.Sprintf(format, args...))
+}
+
+// Validate checks the options without touching anything; errors name the
+// flag of 'sparkplane local up' and what a valid value looks like.
+func (o Options) Validate() error {
 	switch {
 	case o.Dir == "":
-		return fmt.Errorf("a state directory is required")
+		return fmt.Errorf("--dir: a state directory is required")
 	case len(o.Zones) == 0:
-		return fmt.Errorf("--zones: at least one zone is required")
-	case o.OnDemandPerZone < 0 || o.SpotPerZone < 0 || o.OnDemandPerZone+o.SpotPerZone == 0:
+		return fmt.Errorf("--zones: at least one zone is required, e.g. zone-a,zone-b,zone-c")
+	case o.OnDemandPerZone < 0:
+		return fmt.Errorf("--on-demand-per-zone %d: must be 0 or more", o.OnDemandPerZone)
+	case o.SpotPerZone < 0:
+		return fmt.Errorf("--spot-per-zone %d: must be 0 or more", o.SpotPerZone)
+	case o.OnDemandPerZone+o.SpotPerZone == 0:
 		return fmt.Errorf("--on-demand-per-zone and --spot-per-zone: at least one node per zone is required")
 	case o.Scheduler != SchedulerDefault && o.Scheduler != SchedulerSparkplane:
 		return fmt.Errorf("--scheduler %q: use %q or %q", o.Scheduler, SchedulerDefault, SchedulerSparkplane)
@@ -209,33 +267,35 @@ func validate(o Options) error {
 	case o.Config == nil:
 		return fmt.Errorf("a webhook configuration is required")
 	}
+	if err := positiveQuantity("--node-cpu", o.NodeCPU, "4 or 500m"); err != nil {
+		return err
+	}
+	if err := positiveQuantity("--node-memory", o.NodeMemory, "16Gi or 512Mi"); err != nil {
+		return err
+	}
 	seen := map[string]bool{}
 	for _, z := range o.Zones {
-		if z == "" || seen[z] {
-			return fmt.Errorf("--zones: zone names must be non-empty and distinct, got %q", o.Zones)
+		if seen[z] {
+			return fmt.Errorf("--zones: zone %q is given twice; zone names must be distinct", z)
 		}
 		seen[z] = true
+		// Zones name the nodes (<zone>-<capacity>-<n>) and label them.
+		if errs := validation.IsDNS1123Label(z); len(errs) > 0 {
+			return fmt.Errorf("--zones: zone %q: %s (e.g. zone-a)", z, strings.Join(errs, "; "))
+		}
+		if len(z) > 40 {
+			return fmt.Errorf("--zones: zone %q: at most 40 characters (node names add a suffix)", z)
+		}
 	}
 	return nil
 }
 
-// EnableWebhook registers the sparkplane webhook with the API server and
-// waits until it mutates Spark pods.
-func (c *Cluster) EnableWebhook(ctx context.Context) error {
-	if err := c.CP.RegisterMutatingWebhook(ctx, webhookName, c.webhookURL, c.caBundle); err != nil {
-		return err
+func positiveQuantity(flag, s, example string) error {
+	q, err := resource.ParseQuantity(s)
+	if err != nil || q.Sign() <= 0 {
+		return fmt.Errorf("%s %q: must be a positive quantity such as %s", flag, s, example)
 	}
-	return c.CP.WaitForWebhook(ctx, func(p *corev1.Pod) bool { return p.Annotations[placement.AnnotationDecision] != "" })
-}
-
-// DisableWebhook removes the webhook registration; Spark pods are then
-// placed by the scheduler alone.
-func (c *Cluster) DisableWebhook(ctx context.Context) error {
-	err := c.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().Delete(ctx, webhookName, metav1.DeleteOptions{})
-	if err != nil {
-		return fmt.Errorf("removing webhook registration: %w", err)
-	}
-	return c.CP.WaitForWebhook(ctx, func(p *corev1.Pod) bool { return p.Annotations[placement.AnnotationDecision] == "" })
+	return nil
 }
 
 // AddNode creates a node in zone with capacity type t and, with process
@@ -330,7 +390,7 @@ func (c *Cluster) Nodes() []Node {
 func (c *Cluster) NodeDir(node string) string { return NodeDir(c.opts.Dir, node) }
 
 // NodeDir is a node's working directory under a cluster directory.
-func NodeDir(dir, node string) string { return filepath.Join(dir, "nodes", node) }
+func NodeDir(dir, node string) string { return filepath.Join(dir, nodesDir, node) }
 
 // SparkSubmit returns a spark-submit command in cluster mode against this
 // cluster, in namespace.
@@ -342,7 +402,8 @@ func (c *Cluster) SparkSubmit(ctx context.Context, namespace string, args []stri
 }
 
 // Stop stops the kubelets (killing their processes), the webhook and the
-// control plane, in that order, and waits for them.
+// control plane, in that order, and waits for them. The directory keeps
+// the pods' logs and is free for the next Start (with Recreate).
 func (c *Cluster) Stop() {
 	c.mu.Lock()
 	for _, cancel := range c.kubelets {
@@ -354,4 +415,8 @@ func (c *Cluster) Stop() {
 	if c.CP != nil {
 		c.CP.Stop()
 	}
+	if c.logFile != nil {
+		c.logFile.Close()
+	}
+	c.dir.release()
 }

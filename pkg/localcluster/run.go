@@ -27,7 +27,7 @@ var shuffleJob []byte
 // WriteShuffleJob writes the demo's PySpark job (see jobs/shuffle.py) into
 // the cluster directory and returns its local:// URI.
 func (c *Cluster) WriteShuffleJob() (string, error) {
-	p := filepath.Join(c.opts.Dir, "jobs", "shuffle.py")
+	p := filepath.Join(c.opts.Dir, jobsDir, "shuffle.py")
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return "", err
 	}
@@ -90,7 +90,7 @@ func (c *Cluster) Run(ctx context.Context, job Job) (*Run, error) {
 	if err := c.ensureNamespace(ctx, job.Namespace); err != nil {
 		return nil, err
 	}
-	events := filepath.Join(c.opts.Dir, "events", job.Namespace)
+	events := filepath.Join(c.opts.Dir, eventsDir, job.Namespace)
 	if err := os.MkdirAll(events, 0o755); err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,6 +43,12 @@ type Dist struct {
 // It also checks that java can be found, since every driver and executor is
 // a JVM.
 func Find(ctx context.Context) (*Dist, error) {
+	return FindWithProgress(ctx, nil)
+}
+
+// FindWithProgress is Find that copies hack/install-spark.sh's progress
+// lines (what it installs, how long it took) to progress, if not nil.
+func FindWithProgress(ctx context.Context, progress io.Writer) (*Dist, error) {
 	if _, err := JavaPath(); err != nil {
 		return nil, err
 	}
@@ -50,7 +57,7 @@ func Find(ctx context.Context) (*Dist, error) {
 	if home := os.Getenv("SPARK_HOME"); home != "" {
 		d, err = fromSparkHome(home)
 	} else {
-		d, err = install(ctx)
+		d, err = install(ctx, progress)
 	}
 	if err != nil {
 		return nil, err
@@ -101,8 +108,8 @@ func checkHome(home string) error {
 }
 
 // install runs hack/install-spark.sh, which is idempotent and prints
-// SPARK_HOME on its last line (progress goes to stderr).
-func install(ctx context.Context) (*Dist, error) {
+// SPARK_HOME on its last line (progress goes to stderr, copied to progress).
+func install(ctx context.Context, progress io.Writer) (*Dist, error) {
 	wd, err := os.Getwd()
 	if err != nil {
 		return nil, fmt.Errorf("finding the working directory: %w", err)
@@ -117,6 +124,9 @@ func install(ctx context.Context) (*Dist, error) {
 	cmd.Dir = root
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr
+	if progress != nil {
+		cmd.Stderr = io.MultiWriter(&stderr, progress)
+	}
 	if err := cmd.Run(); err != nil {
 		return nil, fmt.Errorf("running %s: %w: %s", script, err, strings.TrimSpace(stderr.String()))
 	}

@@ -169,3 +169,40 @@ func TestSubmitCommand(t *testing.T) {
 		t.Errorf("namespace not passed: %s", args)
 	}
 }
+
+// The first install (hack/install-spark.sh, here with a python3 whose
+// "venv" and "pip" only lay out files) prints what it does, step by step.
+func TestFindWithProgressShowsInstallSteps(t *testing.T) {
+	bin := t.TempDir()
+	python3 := `#!/bin/sh
+# python3 -m venv DIR: a venv whose pip installs a fake pyspark.
+venv="$3"
+mkdir -p "$venv/bin"
+site="$venv/lib/python3.12/site-packages/pyspark"
+printf '#!/bin/sh\nmkdir -p %s/bin %s/jars\nprintf "#!/bin/sh\\n" > %s/bin/spark-submit\nchmod +x %s/bin/spark-submit\ntouch %s/jars/spark-core_2.12-3.5.9.jar %s/jars/spark-kubernetes_2.12-3.5.9.jar\n' "$site" "$site" "$site" "$site" "$site" "$site" > "$venv/bin/pip"
+printf '#!/bin/sh\necho %s\n' "$site" > "$venv/bin/python"
+chmod +x "$venv/bin/pip" "$venv/bin/python"
+`
+	for name, content := range map[string]string{"java": "#!/bin/sh\n", "python3": python3} {
+		if err := os.WriteFile(filepath.Join(bin, name), []byte(content), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("PATH", bin+":/usr/bin:/bin")
+	t.Setenv("JAVA_HOME", "")
+	t.Setenv("SPARK_HOME", "")
+	t.Setenv("SPARKPLANE_CACHE", t.TempDir())
+	var progress strings.Builder
+	d, err := FindWithProgress(context.Background(), &progress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Version != "3.5.9" {
+		t.Errorf("version %q", d.Version)
+	}
+	for _, want := range []string{"installing pyspark==3.5.9", "(about 320 MB, once; about a minute)", "pip install pyspark==3.5.9", "installed pyspark==3.5.9 in"} {
+		if !strings.Contains(progress.String(), want) {
+			t.Errorf("progress lacks %q:\n%s", want, progress.String())
+		}
+	}
+}
