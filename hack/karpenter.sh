@@ -55,7 +55,7 @@ if ! built; then
     flock 9
   fi
   if ! built; then
-    echo "hack/karpenter.sh: building Karpenter ${version} (KWOK provider) into ${dir} (once, ~5 min on 2 cores)" >&2
+    echo "hack/karpenter.sh: building Karpenter ${version} (KWOK provider) into ${dir} (once: ~7 CPU-minutes, ~5 min on 2 idle cores, longer on a busy machine)" >&2
     start=${SECONDS}
     tmp="$(mktemp -d "${dir}.build.XXXXXX")"
     trap 'rm -rf "${tmp}"' EXIT

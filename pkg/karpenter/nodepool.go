@@ -290,7 +290,7 @@ func disruption(opts NodePoolOptions, field func(string) string) (*Disruption, e
 			return nil, fmt.Errorf("%s: schedule and duration go together: set both (e.g. schedule \"0 9 * * 1-5\", duration 8h) or neither", f)
 		}
 		if b.Schedule != "" && !budgetSchedule.MatchString(b.Schedule) {
-			return nil, fmt.Errorf("%s.schedule %q: use a cron expression of 5 fields or @daily, @hourly, ...", f, b.Schedule)
+			return nil, fmt.Errorf("%s.schedule %q: use a cron expression of 5 fields or a macro such as @daily or @hourly", f, b.Schedule)
 		}
 		if b.Duration != "" && !budgetDuration.MatchString(b.Duration) {
 			return nil, fmt.Errorf("%s.duration %q: use hours and/or minutes, e.g. 8h, 30m, 1h30m", f, b.Duration)
@@ -304,7 +304,7 @@ func disruption(opts NodePoolOptions, field func(string) string) (*Disruption, e
 // a sum of whole seconds, minutes and hours like 1m30s.
 func checkDuration(s string) error {
 	if !durationOrNever.MatchString(s) {
-		return errors.New(`use whole seconds, minutes or hours (30s, 5m, 1h30m) or "Never"`)
+		return errors.New(`use whole seconds, minutes or hours (30s, 5m, 1h30m), or Never`)
 	}
 	return nil
 }
