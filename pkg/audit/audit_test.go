@@ -106,7 +106,7 @@ func TestSummarize(t *testing.T) {
 	nodes := []corev1.Node{node("a-od", "a", "on-demand"), node("a-spot", "a", "spot"), node("b-spot", "b", "spot"), node("nozone", "", "spot")}
 	od, spot := v1alpha1.CapacityOnDemand, v1alpha1.CapacitySpot
 	tests := []struct {
-		name   string
+		name     string
 		pods     []corev1.Pod
 		want     []App
 		finished []FinishedApp

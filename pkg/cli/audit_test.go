@@ -151,7 +151,9 @@ func TestAuditReportsFinishedAppsAndMissingDrivers(t *testing.T) {
 			}},
 		{"client mode", report(sparkPod("e1", "spark-3", "executor", corev1.PodRunning, "")),
 			[]string{"no driver pod (client mode)"}, []string{"client mode?"},
-			func(j auditJSON) bool { return j.Apps[0].DriverGone != nil && j.Apps[0].DriverGone.Reason == "client-mode" }},
+			func(j auditJSON) bool {
+				return j.Apps[0].DriverGone != nil && j.Apps[0].DriverGone.Reason == "client-mode"
+			}},
 		{"nothing", report(), []string{"No Spark pods (label spark-role=driver|executor) in namespace etl."}, []string{"Finished apps"},
 			func(j auditJSON) bool { return j.FinishedApps != nil && len(j.FinishedApps) == 0 }},
 	}
