@@ -13,7 +13,7 @@ demo: build ## Run the local multi-zone demo (no Docker, no cluster needed)
 	./$(BIN) demo
 
 build: ## Build bin/sparkplane
-	$(GO) build -o $(BIN) ./cmd/sparkplane
+	$(GO) build -ldflags "-X github.com/sparkplane/sparkplane/pkg/cli.Version=$$(git describe --tags --always --dirty 2>/dev/null || echo dev) -X github.com/sparkplane/sparkplane/pkg/cli.Commit=$$(git rev-parse HEAD 2>/dev/null)" -o $(BIN) ./cmd/sparkplane
 
 image: ## Build the container image (no Docker needed) into bin/sparkplane-image.tar; see docs/image.md
 	GO=$(GO) ./hack/build-image.sh

@@ -135,6 +135,49 @@ type Pair struct {
 	ExecutorCapacity                     v1alpha1.CapacityType
 }
 
+// DriverGoneReason says why an app with live executors has no live driver
+// pod.
+type DriverGoneReason string
+
+const (
+	// DriverFinished: the driver pod Succeeded or Failed while executors
+	// still run (they are about to be deleted, or are kept).
+	DriverFinished DriverGoneReason = "finished"
+	// DriverDeleting: the driver pod is being deleted.
+	DriverDeleting DriverGoneReason = "deleting"
+	// DriverNotFound: the executors' ownerReference names a driver pod
+	// that does not exist (deleted; its executors go next, by garbage
+	// collection, unless orphaned).
+	DriverNotFound DriverGoneReason = "not-found"
+	// DriverClientMode: the executors have no driver ownerReference and
+	// no driver pod of the app exists: the driver runs outside the
+	// cluster or outside a pod (client mode).
+	DriverClientMode DriverGoneReason = "client-mode"
+)
+
+// DriverGone says what became of an app's driver pod.
+type DriverGone struct {
+	Reason DriverGoneReason
+	// Pod is the driver pod's name, when known (from the executors'
+	// ownerReference or the finished pod).
+	Pod string
+	// Phase is the finished driver's phase (Succeeded or Failed).
+	Phase corev1.PodPhase
+}
+
+// String says it in words, for the table.
+func (g DriverGone) String() string {
+	switch g.Reason {
+	case DriverFinished:
+		return "driver " + string(g.Phase) + " (" + g.Pod + ")"
+	case DriverDeleting:
+		return "driver being deleted (" + g.Pod + ")"
+	case DriverNotFound:
+		return "driver pod deleted (" + g.Pod + " not found)"
+	}
+	return "no driver pod (client mode)"
+}
+
 // App is one Spark app's placement.
 type App struct {
 	Namespace, AppID, Name string
@@ -142,6 +185,8 @@ type App struct {
 	// driver pod (client mode, or the driver is gone).
 	DriverPod  string
 	DriverNode string
+	// DriverGone says why there is no live driver pod; nil when there is.
+	DriverGone *DriverGone
 	// Driver is where the driver runs; nil unless its pod is bound.
 	Driver *Placement
 	// DriverWaiting says why the driver pod is not bound; nil otherwise.
@@ -159,9 +204,24 @@ type App struct {
 // BoundExecutors is the number of executors with a node.
 func (a App) BoundExecutors() int { return a.SameZone + a.CrossZone + a.UnknownZone }
 
+// FinishedApp is an app with no live pod left and a finished driver pod.
+type FinishedApp struct {
+	Namespace, AppID, Name string
+	DriverPod              string
+	// Phase is the driver pod's: Succeeded or Failed.
+	Phase corev1.PodPhase
+	// Executors counts the finished executor pods kept
+	// (spark.kubernetes.executor.deleteOnTermination=false).
+	Executors int
+}
+
 // Report is the placement of every Spark app.
 type Report struct {
+	// Apps have at least one live pod (not finished, not being deleted).
 	Apps []App
+	// Finished apps are not in Apps and not counted in the totals but for
+	// FinishedApps.
+	Finished []FinishedApp
 }
 
 // Totals over the report.
@@ -176,12 +236,16 @@ type Totals struct {
 	Pending                          int
 	// AppsCrossZone have at least one executor outside the driver's zone.
 	AppsCrossZone int
+	// FinishedApps are Report.Finished: apps whose driver Succeeded or
+	// Failed and that have no live pod.
+	FinishedApps int
 }
 
 // Totals sums the report.
 func (r Report) Totals() Totals {
 	var t Totals
 	t.Apps = len(r.Apps)
+	t.FinishedApps = len(r.Finished)
 	for _, a := range r.Apps {
 		if a.Driver != nil {
 			t.Drivers++
@@ -251,17 +315,34 @@ func live(p *corev1.Pod) bool {
 	return p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed
 }
 
+func finished(p *corev1.Pod) bool {
+	return p.DeletionTimestamp == nil && (p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed)
+}
+
 // SummarizePods builds the report from Spark pods (other pods are ignored)
-// and a node lookup. Finished pods and pods being deleted are left out. An
-// executor's driver is the one its ownerReference names, else its app's
-// newest driver (client mode has none).
+// and a node lookup. Apps with a live pod are placed; finished pods and
+// pods being deleted are left out of them. An executor's driver is the one
+// its ownerReference names, else its app's newest driver (client mode has
+// none). Apps with no live pod and a finished driver are listed as
+// finished.
 func SummarizePods(pods []*corev1.Pod, nodes NodeLookup) Report {
 	type key struct{ ns, app string }
 	apps := map[key]*App{}
 	appPods := map[key][]*corev1.Pod{}
-	byName := map[key]*corev1.Pod{} // live drivers by namespace/name
+	byName := map[key]*corev1.Pod{}     // live drivers by namespace/name
+	allDrivers := map[key]*corev1.Pod{} // every driver by namespace/name
+	ended := map[key][]*corev1.Pod{}    // finished or deleting pods by app
 	for _, p := range pods {
-		if r := spark.RoleOf(p); (r != spark.RoleDriver && r != spark.RoleExecutor) || !live(p) {
+		r := spark.RoleOf(p)
+		if r != spark.RoleDriver && r != spark.RoleExecutor {
+			continue
+		}
+		if r == spark.RoleDriver {
+			allDrivers[key{p.Namespace, p.Name}] = p
+		}
+		if !live(p) {
+			k := key{p.Namespace, spark.AppID(p)}
+			ended[k] = append(ended[k], p)
 			continue
 		}
 		k := key{p.Namespace, spark.AppID(p)}
@@ -282,6 +363,9 @@ func SummarizePods(pods []*corev1.Pod, nodes NodeLookup) Report {
 	}
 	for k, a := range apps {
 		drv := spark.AppDriver(appPods[k])
+		if drv == nil {
+			a.DriverGone = driverGone(appPods[k], ended[k], func(name string) *corev1.Pod { return allDrivers[key{k.ns, name}] })
+		}
 		if drv != nil {
 			a.DriverPod, a.DriverNode = drv.Name, drv.Spec.NodeName
 			if drv.Spec.NodeName == "" {
@@ -332,7 +416,68 @@ func SummarizePods(pods []*corev1.Pod, nodes NodeLookup) Report {
 	slices.SortFunc(r.Apps, func(x, y App) int {
 		return cmp.Or(cmp.Compare(x.Namespace, y.Namespace), cmp.Compare(x.AppID, y.AppID))
 	})
+	for k, ps := range ended {
+		if apps[k] != nil {
+			continue
+		}
+		if f, ok := finishedApp(ps); ok {
+			r.Finished = append(r.Finished, f)
+		}
+	}
+	slices.SortFunc(r.Finished, func(x, y FinishedApp) int {
+		return cmp.Or(cmp.Compare(x.Namespace, y.Namespace), cmp.Compare(x.AppID, y.AppID))
+	})
 	return r
+}
+
+// driverGone says what became of the driver of an app with live executors
+// and no live driver pod. driver finds a driver pod by name, in any state.
+func driverGone(live, ended []*corev1.Pod, driver func(name string) *corev1.Pod) *DriverGone {
+	for _, p := range live {
+		ref := spark.DriverOwner(p)
+		if spark.RoleOf(p) != spark.RoleExecutor || ref == nil {
+			continue
+		}
+		d := driver(ref.Name)
+		switch {
+		case d == nil || d.UID != ref.UID:
+			return &DriverGone{Reason: DriverNotFound, Pod: ref.Name}
+		case d.DeletionTimestamp != nil:
+			return &DriverGone{Reason: DriverDeleting, Pod: d.Name}
+		case finished(d):
+			return &DriverGone{Reason: DriverFinished, Pod: d.Name, Phase: d.Status.Phase}
+		}
+	}
+	// No ownerReference: a finished driver of the app still tells.
+	if f, ok := finishedApp(ended); ok {
+		return &DriverGone{Reason: DriverFinished, Pod: f.DriverPod, Phase: f.Phase}
+	}
+	return &DriverGone{Reason: DriverClientMode}
+}
+
+// finishedApp describes an app by its ended pods: the newest finished
+// driver and the finished executors; false without a finished driver.
+func finishedApp(pods []*corev1.Pod) (FinishedApp, bool) {
+	var drv *corev1.Pod
+	execs := 0
+	for _, p := range pods {
+		if !finished(p) {
+			continue
+		}
+		switch spark.RoleOf(p) {
+		case spark.RoleExecutor:
+			execs++
+		case spark.RoleDriver:
+			if drv == nil || p.CreationTimestamp.After(drv.CreationTimestamp.Time) {
+				drv = p
+			}
+		}
+	}
+	if drv == nil {
+		return FinishedApp{}, false
+	}
+	return FinishedApp{Namespace: drv.Namespace, AppID: spark.AppID(drv), Name: drv.Labels[spark.LabelAppName],
+		DriverPod: drv.Name, Phase: drv.Status.Phase, Executors: execs}, true
 }
 
 // ExecutorZones maps the executor ids (spark-exec-id) of one app (Spark app

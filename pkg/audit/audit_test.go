@@ -106,10 +106,11 @@ func TestSummarize(t *testing.T) {
 	nodes := []corev1.Node{node("a-od", "a", "on-demand"), node("a-spot", "a", "spot"), node("b-spot", "b", "spot"), node("nozone", "", "spot")}
 	od, spot := v1alpha1.CapacityOnDemand, v1alpha1.CapacitySpot
 	tests := []struct {
-		name   string
-		pods   []corev1.Pod
-		want   []App
-		totals Totals
+		name     string
+		pods     []corev1.Pod
+		want     []App
+		finished []FinishedApp
+		totals   Totals
 	}{{
 		name: "same, cross, pending, finished and deleted executors",
 		pods: []corev1.Pod{
@@ -139,7 +140,8 @@ func TestSummarize(t *testing.T) {
 			pod("y2", "app-3", "executor", "gone"),
 		},
 		want: []App{
-			{Namespace: "ns", AppID: "app-2", Name: "app-2-name", Executors: map[Placement]int{{"b", spot}: 1}, UnknownZone: 1},
+			{Namespace: "ns", AppID: "app-2", Name: "app-2-name", Executors: map[Placement]int{{"b", spot}: 1}, UnknownZone: 1,
+				DriverGone: &DriverGone{Reason: DriverClientMode}},
 			{Namespace: "ns", AppID: "app-3", Name: "app-3-name", DriverPod: "d3", DriverNode: "a-od", Driver: &Placement{"a", od},
 				Executors: map[Placement]int{{"", spot}: 1, {}: 1}, UnknownZone: 2},
 		},
@@ -164,9 +166,49 @@ func TestSummarize(t *testing.T) {
 			CrossZonePairs: []Pair{{Driver: "new", DriverZone: "a", Executor: "z2", ExecutorNode: "b-spot", ExecutorZone: "b", ExecutorCapacity: spot}}}},
 		totals: Totals{Apps: 1, Drivers: 1, DriversOnDemand: 1, Executors: 2, ExecutorsSpot: 2, SameZone: 1, CrossZone: 1, AppsCrossZone: 1},
 	}, {
-		name: "only finished pods: no app",
-		pods: []corev1.Pod{pod("d6", "app-6", "driver", "a-od", phase(corev1.PodSucceeded))},
-		want: []App{},
+		name: "only finished pods: a finished app, not a placed one",
+		pods: []corev1.Pod{
+			pod("d6", "app-6", "driver", "a-od", phase(corev1.PodSucceeded)),
+			pod("e6", "app-6", "executor", "a-spot", ownedBy("d6"), phase(corev1.PodSucceeded)),
+			pod("d7", "app-7", "driver", "a-od", phase(corev1.PodFailed)),
+			pod("e8", "app-8", "executor", "a-spot", phase(corev1.PodFailed)), // no driver: nothing to say
+		},
+		want:     []App{},
+		finished: []FinishedApp{{"ns", "app-6", "app-6-name", "d6", corev1.PodSucceeded, 1}, {"ns", "app-7", "app-7-name", "d7", corev1.PodFailed, 0}},
+		totals:   Totals{FinishedApps: 2},
+	}, {
+		name: "executors without a live driver: deleted, being deleted, finished, client mode",
+		pods: []corev1.Pod{
+			pod("g1", "app-9", "executor", "a-spot", ownedBy("d9")),
+			pod("d10", "app-10", "driver", "a-od", func(p *corev1.Pod) { p.DeletionTimestamp = &metav1.Time{Time: t0} }),
+			pod("g2", "app-10", "executor", "a-spot", ownedBy("d10")),
+			pod("d11", "app-11", "driver", "a-od", phase(corev1.PodFailed)),
+			pod("g3", "app-11", "executor", "a-spot", ownedBy("d11")),
+			pod("d12", "app-12", "driver", "a-od", phase(corev1.PodSucceeded)),
+			pod("g4", "app-12", "executor", "a-spot"),
+			pod("d13", "app-13", "driver", "a-od", func(p *corev1.Pod) { p.UID = "other" }, phase(corev1.PodSucceeded)),
+			pod("g5", "app-13", "executor", "a-spot", ownedBy("d13")),
+			pod("g6", "app-14", "executor", "a-spot"),
+		},
+		want: func() []App {
+			var out []App
+			for _, g := range []struct {
+				app  string
+				gone DriverGone
+			}{
+				{"app-10", DriverGone{Reason: DriverDeleting, Pod: "d10"}},
+				{"app-11", DriverGone{Reason: DriverFinished, Pod: "d11", Phase: corev1.PodFailed}},
+				{"app-12", DriverGone{Reason: DriverFinished, Pod: "d12", Phase: corev1.PodSucceeded}},
+				{"app-13", DriverGone{Reason: DriverNotFound, Pod: "d13"}}, // same name, another pod: the owner is gone
+				{"app-14", DriverGone{Reason: DriverClientMode}},
+				{"app-9", DriverGone{Reason: DriverNotFound, Pod: "d9"}},
+			} {
+				out = append(out, App{Namespace: "ns", AppID: g.app, Name: g.app + "-name", DriverGone: &g.gone,
+					Executors: map[Placement]int{{"a", spot}: 1}, UnknownZone: 1})
+			}
+			return out
+		}(),
+		totals: Totals{Apps: 6, Executors: 6, ExecutorsSpot: 6, UnknownZone: 6},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -174,10 +216,30 @@ func TestSummarize(t *testing.T) {
 			if !reflect.DeepEqual(r.Apps, tt.want) {
 				t.Errorf("apps:\n got %+v\nwant %+v", r.Apps, tt.want)
 			}
+			if !reflect.DeepEqual(r.Finished, tt.finished) {
+				t.Errorf("finished:\n got %+v\nwant %+v", r.Finished, tt.finished)
+			}
 			if got := r.Totals(); got != tt.totals {
 				t.Errorf("totals %+v, want %+v", got, tt.totals)
 			}
 		})
+	}
+}
+
+func TestDriverGoneString(t *testing.T) {
+	tests := []struct {
+		gone DriverGone
+		want string
+	}{
+		{DriverGone{Reason: DriverNotFound, Pod: "d"}, "driver pod deleted (d not found)"},
+		{DriverGone{Reason: DriverDeleting, Pod: "d"}, "driver being deleted (d)"},
+		{DriverGone{Reason: DriverFinished, Pod: "d", Phase: corev1.PodFailed}, "driver Failed (d)"},
+		{DriverGone{Reason: DriverClientMode}, "no driver pod (client mode)"},
+	}
+	for _, tt := range tests {
+		if got := tt.gone.String(); got != tt.want {
+			t.Errorf("%+v: %q, want %q", tt.gone, got, tt.want)
+		}
 	}
 }
 

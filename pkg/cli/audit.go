@@ -24,7 +24,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/pager"
 
 	"github.com/sparkplane/sparkplane/pkg/apis/config/v1alpha1"
@@ -33,8 +32,7 @@ import (
 )
 
 type auditOptions struct {
-	loading         *clientcmd.ClientConfigLoadingRules
-	overrides       clientcmd.ConfigOverrides
+	kube            *kubeFlags
 	allNamespaces   bool
 	output          string
 	configFile      string
@@ -49,7 +47,7 @@ type auditOptions struct {
 // newAuditCommand is `sparkplane audit`: where Spark apps run and what the
 // cross-zone part costs, against any cluster.
 func newAuditCommand() *cobra.Command {
-	o := &auditOptions{loading: clientcmd.NewDefaultClientConfigLoadingRules(), cost: audit.DefaultCostModel()}
+	o := &auditOptions{kube: newKubeFlags(), cost: audit.DefaultCostModel()}
 	cmd := &cobra.Command{
 		Use:   "audit",
 		Short: "Show where Spark apps run: zones, capacity types, cross-zone executors, pending executors and the cross-zone cost",
@@ -84,14 +82,24 @@ or the in-cluster service account; --context; -n or the context's namespace;
 -A for all namespaces. It needs RBAC "list" on pods (in the namespace, or
 cluster-wide with -A) and "list" on nodes; nothing else, no secrets.
 
--o json prints {namespace, allNamespaces, apps[], summary, cost}. Per app:
-namespace, appID, name, driver {pod, node, zone, capacityType, pending},
+Apps whose pods have all finished (driver Succeeded or Failed) are listed
+apart, as finished, and not counted in the placement figures. An app with
+executors but no live driver pod says what became of the driver: finished,
+being deleted, deleted (the executors' ownerReference names a pod that is
+gone), or none at all (client mode: executors without a driver
+ownerReference).
+
+-o json prints {namespace, allNamespaces, apps[], finishedApps[], summary,
+cost}. Per app: namespace, appID, name, driver {pod, node, zone, capacityType,
+pending} (null without a live driver pod, then driverGone {reason: finished,
+deleting, not-found or client-mode, pod, phase, message}),
 executors {bound, sameZone, crossZone, unknownZone, pending},
 placements[] {zone, capacityType, executors}, crossZonePairs[] {driver,
 driverZone, executor, executorNode, executorZone, executorCapacityType},
 pendingExecutors[] {pod, reason, message, since, decision, zoneMode, zone}.
-summary: the totals and crossZoneShare (0-1, of bound executors whose zones
-are known). cost: pricePerGiB, gibPerExecutorHour, hoursPerMonth, assumed and
+finishedApps[]: {namespace, appID, name, driverPod, phase, executorPods}.
+summary: the totals, finishedApps and crossZoneShare (0-1, of bound executors
+whose zones are known). cost: pricePerGiB, gibPerExecutorHour, hoursPerMonth, assumed and
 (with --event-log) measured {monthlyGiB, monthlyUSD, assumption}.
 
 Exit status: 0; 1 on an error, or with --fail-on-cross-zone when any executor
@@ -106,12 +114,7 @@ runs outside its driver's zone (after printing the report).`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.loading.ExplicitPath, clientcmd.RecommendedConfigPathFlag, "", "Path to the kubeconfig file (default: KUBECONFIG, ~/.kube/config, else in-cluster).")
-	kf := clientcmd.RecommendedConfigOverrideFlags("")
-	// A bounded default, so an unreachable cluster fails instead of hanging.
-	kf.Timeout.Default = "30s"
-	kf.Timeout.Description = "How long to wait for a single API request (0: no limit)."
-	clientcmd.BindOverrideFlags(&o.overrides, f, kf)
+	o.kube.bind(f)
 	f.BoolVarP(&o.allNamespaces, "all-namespaces", "A", false, "Audit the Spark apps of every namespace.")
 	f.StringVarP(&o.output, "output", "o", "table", "Output format: table or json.")
 	f.StringVar(&o.configFile, "config", "", "SparkplaneConfiguration file for the zone label and the capacity-type provider (default: the defaults, provider karpenter).")
@@ -145,10 +148,9 @@ func (o *auditOptions) run(ctx context.Context, out, errOut io.Writer) error {
 		}
 	}
 
-	kc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(o.loading, &o.overrides)
-	rc, err := kc.ClientConfig()
+	kc, rc, err := o.kube.clientConfig("sparkplane-audit")
 	if err != nil {
-		return fmt.Errorf("loading the kubeconfig (set --kubeconfig or KUBECONFIG, or --context): %w", err)
+		return err
 	}
 	namespace := ""
 	if !o.allNamespaces {
@@ -156,8 +158,6 @@ func (o *auditOptions) run(ctx context.Context, out, errOut io.Writer) error {
 			return fmt.Errorf("reading the namespace from the kubeconfig (or set -n): %w", err)
 		}
 	}
-	rc = rest.CopyConfig(rc)
-	rc.UserAgent = "sparkplane-audit"
 	pods, nodes, err := listSparkPodsAndNodes(ctx, rc, namespace)
 	if err != nil {
 		return err
@@ -251,7 +251,7 @@ func listSparkPodsAndNodes(ctx context.Context, rc *rest.Config, namespace strin
 		return nil
 	})
 	if err != nil {
-		return nil, nil, explainListError(err, "pods", namespace, rc.Host)
+		return nil, nil, explainListError(err, "audit", "pods", namespace, rc.Host)
 	}
 	nodes := map[string]map[string]string{}
 	err = pager.New(pager.SimplePageFunc(func(opts metav1.ListOptions) (runtime.Object, error) {
@@ -262,7 +262,7 @@ func listSparkPodsAndNodes(ctx context.Context, rc *rest.Config, namespace strin
 		return nil
 	})
 	if err != nil {
-		return nil, nil, explainListError(err, "nodes", "", rc.Host)
+		return nil, nil, explainListError(err, "audit", "nodes", "", rc.Host)
 	}
 	return pods, nodes, nil
 }
@@ -270,7 +270,7 @@ func listSparkPodsAndNodes(ctx context.Context, rc *rest.Config, namespace strin
 // explainListError says what went wrong listing resource and how to fix it:
 // the RBAC permission for Forbidden, the credentials for Unauthorized, the
 // connection for anything that is not an API status.
-func explainListError(err error, resource, namespace, host string) error {
+func explainListError(err error, command, resource, namespace, host string) error {
 	where, canI := "cluster-wide", "kubectl auth can-i list "+resource
 	switch {
 	case resource == "nodes":
@@ -283,8 +283,8 @@ func explainListError(err error, resource, namespace, host string) error {
 	var status apierrors.APIStatus
 	switch {
 	case apierrors.IsForbidden(err):
-		return fmt.Errorf("listing %s %s is forbidden: sparkplane audit needs RBAC verb \"list\" on %s %s (and on pods and nodes in general; check with `%s`): %w",
-			resource, where, resource, where, canI, err)
+		return fmt.Errorf("listing %s %s is forbidden: sparkplane %s needs RBAC verb \"list\" on %s %s (check with `%s`): %w",
+			resource, where, command, resource, where, canI, err)
 	case apierrors.IsUnauthorized(err):
 		return fmt.Errorf("the API server at %s rejected the credentials: check --kubeconfig/--context or log in again: %w", host, err)
 	case !errors.As(err, &status):
@@ -399,8 +399,10 @@ func (r auditResult) printTable(w io.Writer, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAMESPACE\tAPP\tAPP ID\tDRIVER (ZONE/CAPACITY)\tEXECUTORS (ZONE/CAPACITY:N)\tCROSS-ZONE\tPENDING")
 	for _, a := range r.Report.Apps {
-		drv := "none (client mode?)"
+		drv := "-"
 		switch {
+		case a.DriverGone != nil:
+			drv = a.DriverGone.String()
 		case a.Driver != nil:
 			drv = orDash(a.Driver.Zone) + "/" + orDash(string(a.Driver.Capacity))
 		case a.DriverWaiting != nil:
@@ -423,7 +425,22 @@ func (r auditResult) printTable(w io.Writer, now time.Time) error {
 		return err
 	}
 	if len(r.Report.Apps) == 0 {
-		fmt.Fprintf(w, "No Spark pods (label %s=driver|executor) in %s.\n", spark.LabelRole, scope(r))
+		if n := len(r.Report.Finished); n > 0 {
+			fmt.Fprintf(w, "No running Spark apps in %s; %d finished app(s) (driver Succeeded/Failed) below.\n", scope(r), n)
+		} else {
+			fmt.Fprintf(w, "No Spark pods (label %s=driver|executor) in %s.\n", spark.LabelRole, scope(r))
+		}
+	}
+	if len(r.Report.Finished) > 0 {
+		fmt.Fprintf(w, "\nFinished apps (no live pods; not counted below):\n")
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  NAMESPACE\tAPP\tAPP ID\tDRIVER\tPHASE\tEXECUTOR PODS KEPT")
+		for _, f := range r.Report.Finished {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%d\n", f.Namespace, orDash(f.Name), orDash(f.AppID), f.DriverPod, f.Phase, f.Executors)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
 	}
 
 	var pairs, pending []string
@@ -449,7 +466,7 @@ func (r auditResult) printTable(w io.Writer, now time.Time) error {
 	t := r.Totals
 	fmt.Fprintf(w, "\nSummary (%s):\n", scope(r))
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "  apps\t%d (drivers: %d bound, %d on on-demand, %d pending)\n", t.Apps, t.Drivers, t.DriversOnDemand, t.DriversPending)
+	fmt.Fprintf(tw, "  apps\t%d running (drivers: %d bound, %d on on-demand, %d pending); %d finished\n", t.Apps, t.Drivers, t.DriversOnDemand, t.DriversPending, t.FinishedApps)
 	fmt.Fprintf(tw, "  executors\t%d bound (%d on spot), %d pending\n", t.Executors, t.ExecutorsSpot, t.Pending)
 	unknown := ""
 	if t.UnknownZone > 0 {
@@ -475,11 +492,13 @@ func waitingLines(who string, wt audit.Waiting, now time.Time) []string {
 // The JSON output; field names are documented in the command's help and
 // stay stable.
 type auditJSON struct {
-	Namespace     string      `json:"namespace,omitempty"`
-	AllNamespaces bool        `json:"allNamespaces"`
-	Apps          []appJSON   `json:"apps"`
-	Summary       summaryJSON `json:"summary"`
-	Cost          costJSON    `json:"cost"`
+	Namespace     string    `json:"namespace,omitempty"`
+	AllNamespaces bool      `json:"allNamespaces"`
+	Apps          []appJSON `json:"apps"`
+	// FinishedApps have no live pod and a finished driver.
+	FinishedApps []finishedJSON `json:"finishedApps"`
+	Summary      summaryJSON    `json:"summary"`
+	Cost         costJSON       `json:"cost"`
 }
 
 type appJSON struct {
@@ -487,6 +506,7 @@ type appJSON struct {
 	AppID            string          `json:"appID"`
 	Name             string          `json:"name"`
 	Driver           *driverJSON     `json:"driver"`
+	DriverGone       *driverGoneJSON `json:"driverGone,omitempty"`
 	Executors        executorsJSON   `json:"executors"`
 	Placements       []placementJSON `json:"placements"`
 	CrossZonePairs   []pairJSON      `json:"crossZonePairs"`
@@ -499,6 +519,22 @@ type driverJSON struct {
 	Zone         string       `json:"zone,omitempty"`
 	CapacityType string       `json:"capacityType,omitempty"`
 	Pending      *waitingJSON `json:"pending,omitempty"`
+}
+
+type driverGoneJSON struct {
+	Reason  string `json:"reason"`
+	Pod     string `json:"pod,omitempty"`
+	Phase   string `json:"phase,omitempty"`
+	Message string `json:"message"`
+}
+
+type finishedJSON struct {
+	Namespace string `json:"namespace"`
+	AppID     string `json:"appID"`
+	Name      string `json:"name"`
+	DriverPod string `json:"driverPod"`
+	Phase     string `json:"phase"`
+	Executors int    `json:"executorPods"`
 }
 
 type executorsJSON struct {
@@ -551,6 +587,7 @@ type summaryJSON struct {
 	Pending           int     `json:"pending"`
 	AppsWithCrossZone int     `json:"appsWithCrossZone"`
 	CrossZoneShare    float64 `json:"crossZoneShare"`
+	FinishedApps      int     `json:"finishedApps"`
 }
 
 type costJSON struct {
@@ -583,7 +620,9 @@ func (r auditResult) json() auditJSON {
 			Apps: t.Apps, Drivers: t.Drivers, DriversOnDemand: t.DriversOnDemand, DriversPending: t.DriversPending,
 			Executors: t.Executors, ExecutorsSpot: t.ExecutorsSpot, SameZone: t.SameZone, CrossZone: t.CrossZone,
 			UnknownZone: t.UnknownZone, Pending: t.Pending, AppsWithCrossZone: t.AppsCrossZone, CrossZoneShare: t.CrossZoneShare(),
+			FinishedApps: t.FinishedApps,
 		},
+		FinishedApps: make([]finishedJSON, 0, len(r.Report.Finished)),
 		Cost: costJSON{PricePerGiB: r.Cost.PricePerGiB, GiBPerExecutorHour: r.Cost.GiBPerExecutorHour, HoursPerMonth: audit.HoursPerMonth,
 			Assumed: toEstimateJSON(r.Assumed)},
 	}
@@ -608,6 +647,9 @@ func (r auditResult) json() auditJSON {
 				j.Driver.Pending = &w
 			}
 		}
+		if g := a.DriverGone; g != nil {
+			j.DriverGone = &driverGoneJSON{Reason: string(g.Reason), Pod: g.Pod, Phase: string(g.Phase), Message: g.String()}
+		}
 		for _, p := range a.CrossZonePairs {
 			j.CrossZonePairs = append(j.CrossZonePairs, pairJSON{Driver: p.Driver, DriverZone: p.DriverZone, Executor: p.Executor,
 				ExecutorNode: p.ExecutorNode, ExecutorZone: p.ExecutorZone, ExecutorCapacityType: string(p.ExecutorCapacity)})
@@ -616,6 +658,10 @@ func (r auditResult) json() auditJSON {
 			j.PendingExecutors = append(j.PendingExecutors, pendingJSON{Pod: p.Pod, waitingJSON: toWaitingJSON(p.Waiting)})
 		}
 		out.Apps = append(out.Apps, j)
+	}
+	for _, f := range r.Report.Finished {
+		out.FinishedApps = append(out.FinishedApps, finishedJSON{Namespace: f.Namespace, AppID: f.AppID, Name: f.Name,
+			DriverPod: f.DriverPod, Phase: string(f.Phase), Executors: f.Executors})
 	}
 	return out
 }

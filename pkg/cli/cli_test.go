@@ -87,3 +87,24 @@ func TestHelpExplains(t *testing.T) {
 		}
 	}
 }
+
+func TestQueuesEmptyReason(t *testing.T) {
+	tests := []struct {
+		scan      queueScan
+		namespace string
+		want      []string
+	}{
+		{queueScan{}, "", []string{"no Spark pods (label spark-role=driver|executor) in all namespaces"}},
+		{queueScan{sparkPods: 3}, "etl", []string{`3 Spark pod(s) in namespace etl, no driver scheduled by scheduler profile "sparkplane-scheduler"`,
+			"is the sparkplane scheduler in use (sparkplane local up --scheduler sparkplane, or the Helm chart's scheduler.enabled=true)?"}},
+		{queueScan{sparkPods: 3, profileDrivers: 2}, "", []string{`2 driver(s) in all namespaces name scheduler profile "sparkplane-scheduler", but none is live`}},
+	}
+	for _, tt := range tests {
+		got := tt.scan.emptyReason("sparkplane-scheduler", tt.namespace)
+		for _, w := range tt.want {
+			if !strings.Contains(got, w) {
+				t.Errorf("%+v: %q lacks %q", tt.scan, got, w)
+			}
+		}
+	}
+}

@@ -14,7 +14,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/sparkplane/sparkplane/pkg/gang"
 	"github.com/sparkplane/sparkplane/pkg/scheduler"
@@ -24,7 +23,8 @@ import (
 // newQueuesCommand is `sparkplane queues`: the sparkplane scheduler's
 // queues as the API server shows them.
 func newQueuesCommand() *cobra.Command {
-	var kubeconfig, schedulerConfig, schedulerName, namespace, output string
+	var schedulerConfig, schedulerName, output string
+	kube := newKubeFlags()
 	cmd := &cobra.Command{
 		Use:   "queues",
 		Short: "Show the sparkplane scheduler's queues: usage, limits and waiting apps",
@@ -35,9 +35,20 @@ the queue's maximum, the drivers' share, and the oldest waiting app.
 It is computed from the Spark pods in the API server and the gang
 reservations written on their drivers, the way the scheduler computes it;
 give the scheduler's --config file to show the queue limits. The scheduler
-also exports the same figures as metrics (sparkplane_scheduler_queue_*).`,
+also exports the same figures as metrics (sparkplane_scheduler_queue_*).
+
+Queues span namespaces, so all namespaces are counted unless -n is given
+(the context's namespace is not used). Kubernetes access follows kubectl:
+--kubeconfig, KUBECONFIG, ~/.kube/config or the in-cluster service account;
+--context. It needs RBAC "list" on pods and "get" on the ConfigMaps of
+pending drivers.
+
+With no rows, it says why: no Spark pods at all, or no driver whose
+spec.schedulerName is the --scheduler-name profile (then the sparkplane
+scheduler is not in use), or only finished ones.`,
 		Example: `  sparkplane queues --scheduler-config /etc/sparkplane/scheduler.yaml
-  sparkplane queues -n etl -o json`,
+  sparkplane queues -n etl -o json
+  KUBECONFIG=.cache/local/kubeconfig sparkplane queues`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var args *scheduler.SparkGangArgs
@@ -47,51 +58,95 @@ also exports the same figures as metrics (sparkplane_scheduler_queue_*).`,
 					return err
 				}
 			}
-			rest, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-			if err != nil {
-				return fmt.Errorf("loading --kubeconfig %q (empty means in-cluster): %w", kubeconfig, err)
+			if output != "table" && output != "json" {
+				return fmt.Errorf("--output %q: use table or json", output)
 			}
-			client, err := kubernetes.NewForConfig(rest)
-			if err != nil {
-				return err
-			}
-			queues, err := queueSummaries(cmd.Context(), client, args, schedulerName, namespace, time.Now())
+			_, rc, err := kube.clientConfig("sparkplane-queues")
 			if err != nil {
 				return err
 			}
-			switch output {
-			case "table":
-				return printQueues(cmd.OutOrStdout(), queues)
-			case "json":
+			client, err := kubernetes.NewForConfig(rc)
+			if err != nil {
+				return fmt.Errorf("creating a client for %s: %w", rc.Host, err)
+			}
+			namespace := kube.overrides.Context.Namespace
+			sc, err := queueSummaries(cmd.Context(), client, rc.Host, args, schedulerName, namespace, time.Now())
+			if err != nil {
+				return err
+			}
+			if output == "json" {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
-				return enc.Encode(queuesJSON(queues))
+				if err := enc.Encode(queuesJSON(sc.queues)); err != nil {
+					return err
+				}
+			} else if err := printQueues(cmd.OutOrStdout(), sc.queues); err != nil {
+				return err
 			}
-			return fmt.Errorf("--output %q: use table or json", output)
+			if len(sc.queues) == 0 {
+				// On stderr with -o json, so scripts still read a clean [].
+				w := cmd.OutOrStdout()
+				if output == "json" {
+					w = cmd.ErrOrStderr()
+				}
+				fmt.Fprintln(w, sc.emptyReason(schedulerName, namespace))
+			}
+			return nil
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&kubeconfig, "kubeconfig", "", "Path to a kubeconfig; empty means the in-cluster service account.")
+	kube.bind(f)
 	f.StringVar(&schedulerConfig, "scheduler-config", "", "The sparkplane scheduler's KubeSchedulerConfiguration file, for the queue limits (default: no limits).")
 	f.StringVar(&schedulerName, "scheduler-name", scheduler.SchedulerName, "The scheduler profile whose apps are counted.")
-	f.StringVarP(&namespace, "namespace", "n", "", "Only count pods of this namespace (default: all).")
+	// BindOverrideFlags' -n reads "the namespace scope": say what it is here.
+	f.Lookup("namespace").Usage = "Only count pods of this namespace (default: all namespaces)."
 	f.StringVarP(&output, "output", "o", "table", "Output format: table or json.")
 	return cmd
 }
 
+// queueScan is the queues and what was seen computing them.
+type queueScan struct {
+	queues []scheduler.QueueSummary
+	// sparkPods counts the Spark pods listed, profileDrivers the drivers
+	// among them naming the scheduler profile (only their apps count).
+	sparkPods, profileDrivers int
+}
+
+// emptyReason says why there are no queues to show.
+func (s queueScan) emptyReason(schedulerName, namespace string) string {
+	scope := "in all namespaces"
+	if namespace != "" {
+		scope = "in namespace " + namespace
+	}
+	hint := "is the sparkplane scheduler in use (sparkplane local up --scheduler sparkplane, or the Helm chart's scheduler.enabled=true)? " +
+		"Spark pods name it with spec.schedulerName (spark.kubernetes.scheduler.name, or the webhook sets it)."
+	switch {
+	case s.sparkPods == 0:
+		return fmt.Sprintf("No queues: no Spark pods (label %s=driver|executor) %s.", spark.LabelRole, scope)
+	case s.profileDrivers == 0:
+		return fmt.Sprintf("No queues: %d Spark pod(s) %s, no driver scheduled by scheduler profile %q; %s", s.sparkPods, scope, schedulerName, hint)
+	}
+	return fmt.Sprintf("No queues: %d driver(s) %s name scheduler profile %q, but none is live (finished or being deleted).", s.profileDrivers, scope, schedulerName)
+}
+
 // queueSummaries lists the Spark pods (and the conf ConfigMaps of pending
 // drivers, to size their gangs) and summarizes the queues.
-func queueSummaries(ctx context.Context, client kubernetes.Interface, args *scheduler.SparkGangArgs, schedulerName, namespace string, now time.Time) ([]scheduler.QueueSummary, error) {
+func queueSummaries(ctx context.Context, client kubernetes.Interface, host string, args *scheduler.SparkGangArgs, schedulerName, namespace string, now time.Time) (queueScan, error) {
 	sel := spark.LabelRole + " in (" + string(spark.RoleDriver) + "," + string(spark.RoleExecutor) + ")"
 	list, err := client.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
 	if err != nil {
-		return nil, fmt.Errorf("listing Spark pods: %w", err)
+		return queueScan{}, explainListError(err, "queues", "pods", namespace, host)
 	}
+	var s queueScan
 	var pods []*corev1.Pod
 	var cms []*corev1.ConfigMap
 	for i := range list.Items {
 		p := &list.Items[i]
 		pods = append(pods, p)
+		s.sparkPods++
+		if spark.RoleOf(p) == spark.RoleDriver && p.Spec.SchedulerName == schedulerName {
+			s.profileDrivers++
+		}
 		if spark.RoleOf(p) != spark.RoleDriver || p.Spec.NodeName != "" || p.Spec.SchedulerName != schedulerName {
 			continue
 		}
@@ -100,13 +155,14 @@ func queueSummaries(ctx context.Context, client kubernetes.Interface, args *sche
 			switch {
 			case apierrors.IsNotFound(err):
 			case err != nil:
-				return nil, fmt.Errorf("reading the Spark conf of driver %s/%s: %w", p.Namespace, p.Name, err)
+				return queueScan{}, fmt.Errorf("reading the Spark conf of driver %s/%s: %w", p.Namespace, p.Name, err)
 			default:
 				cms = append(cms, cm)
 			}
 		}
 	}
-	return scheduler.Summarize(args, schedulerName, pods, cms, now)
+	s.queues, err = scheduler.Summarize(args, schedulerName, pods, cms, now)
+	return s, err
 }
 
 func cpu(m int64) string    { return resource.NewMilliQuantity(m, resource.DecimalSI).String() }

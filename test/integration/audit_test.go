@@ -16,6 +16,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/utils/ptr"
 
 	"github.com/sparkplane/sparkplane/pkg/cli"
 	"github.com/sparkplane/sparkplane/pkg/controlplane"
@@ -55,7 +56,13 @@ type auditReport struct {
 		PendingExecutors []struct {
 			Pod, Reason, Message, Decision, ZoneMode string
 		} `json:"pendingExecutors"`
+		DriverGone *struct {
+			Reason, Pod, Phase, Message string
+		} `json:"driverGone"`
 	} `json:"apps"`
+	FinishedApps []struct {
+		Namespace, AppID, Name, DriverPod, Phase string
+	} `json:"finishedApps"`
 	Summary struct {
 		Apps, Drivers, DriversPending, Executors, SameZone, CrossZone, UnknownZone, Pending, AppsWithCrossZone int
 		CrossZoneShare                                                                                         float64
@@ -74,14 +81,17 @@ type estimate struct {
 }
 
 // runAudit runs the real `sparkplane audit` command against the shared
-// control plane.
+// control plane (kubeconfig "": KUBECONFIG, as runCLI sets it).
 func runAudit(t *testing.T, kubeconfig string, args ...string) (stdout string, err error) {
 	t.Helper()
 	cmd := cli.NewRootCommand()
 	var out, errOut bytes.Buffer
 	cmd.SetOut(&out)
 	cmd.SetErr(&errOut)
-	cmd.SetArgs(append([]string{"audit", "--kubeconfig", kubeconfig}, args...))
+	if kubeconfig != "" {
+		args = append([]string{"--kubeconfig", kubeconfig}, args...)
+	}
+	cmd.SetArgs(append([]string{"audit"}, args...))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	err = cmd.ExecuteContext(ctx)
@@ -379,5 +389,111 @@ func TestAuditAccessErrors(t *testing.T) {
 	stopped = true
 	if _, err := runAudit(t, kubeconfig, "-n", "default", "--request-timeout", "5s"); err == nil || !strings.Contains(err.Error(), "cannot reach the API server at "+cp.Config.Host) {
 		t.Errorf("audit of a stopped cluster: %v, want \"cannot reach the API server at %s\"", err, cp.Config.Host)
+	}
+}
+
+// runCLI runs a sparkplane command against the shared control plane the
+// way the local cluster's ready line says to: KUBECONFIG exported, no
+// --kubeconfig flag.
+func runCLI(t *testing.T, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := shared.cp.WriteKubeconfig(kubeconfig); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("KUBECONFIG", kubeconfig)
+	cmd := cli.NewRootCommand()
+	var out, errOut bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	cmd.SetArgs(args)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err = cmd.ExecuteContext(ctx)
+	return out.String(), errOut.String(), err
+}
+
+// `sparkplane queues` and `audit` with KUBECONFIG: queues says why it has
+// no rows, then shows a driver of the sparkplane scheduler's profile; the
+// audit lists a Succeeded driver's app as finished and names the
+// namespace, and tells an executor whose driver pod was deleted from one in
+// client mode. (No garbage collector runs here, so a deleted driver's
+// executors stay, as they do for a moment, or when orphaned, in a cluster.)
+func TestQueuesAndAuditExplainWhatTheyFind(t *testing.T) {
+	ctx := context.Background()
+	nodes := createNodes(t, perZone([]string{"explain-a"}, "8", "")...)
+	var nodeName string
+	for n := range nodes {
+		nodeName = n
+	}
+	ns := namespace(t)
+	pods := shared.cp.Client.CoreV1().Pods(ns)
+
+	out, _, err := runCLI(t, "queues", "-n", ns)
+	if err != nil || !strings.Contains(out, "No queues: no Spark pods (label spark-role=driver|executor) in namespace "+ns) {
+		t.Errorf("queues on an empty namespace: %v\n%s", err, out)
+	}
+	out, _, err = runCLI(t, "audit", "-n", ns)
+	if err != nil || !strings.Contains(out, "No Spark pods (label spark-role=driver|executor) in namespace "+ns) {
+		t.Errorf("audit of an empty namespace: %v\n%s", err, out)
+	}
+
+	// A finished app: its driver Succeeded (what the kubelet reports).
+	done := createPod(t, sparksim.DriverPod(sparksim.App{Namespace: ns, Name: "done"}), nodeName)
+	done.Status.Phase = corev1.PodSucceeded
+	if _, err := pods.UpdateStatus(ctx, done, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err = runCLI(t, "queues", "-n", ns)
+	if err != nil || !strings.Contains(out, `1 Spark pod(s) in namespace `+ns+`, no driver scheduled by scheduler profile "sparkplane-scheduler"; is the sparkplane scheduler in use`) {
+		t.Errorf("queues with only a default-scheduler driver: %v\n%s", err, out)
+	}
+	out, _, err = runCLI(t, "audit", "-n", ns)
+	if err != nil || !strings.Contains(out, "No running Spark apps in namespace "+ns+"; 1 finished app(s) (driver Succeeded/Failed) below.") ||
+		!strings.Contains(out, done.Name+"  Succeeded") {
+		t.Errorf("audit with a Succeeded driver: %v\n%s", err, out)
+	}
+	r := auditJSON(t, "", "-n", ns)
+	if len(r.Apps) != 0 || len(r.FinishedApps) != 1 || r.FinishedApps[0].DriverPod != done.Name || r.FinishedApps[0].Phase != "Succeeded" {
+		t.Errorf("audit -o json with a Succeeded driver: apps %+v, finished %+v", r.Apps, r.FinishedApps)
+	}
+
+	// An executor whose driver pod is deleted, and one of a client-mode app
+	// (no driver, no ownerReference).
+	orphanApp := sparksim.App{Namespace: ns, Name: "orphan"}
+	drv := createPod(t, sparksim.DriverPod(orphanApp), nodeName)
+	createPod(t, sparksim.ExecutorPod(orphanApp, drv, 1), nodeName)
+	if err := pods.Delete(ctx, drv.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
+		t.Fatal(err)
+	}
+	client := sparksim.ExecutorPod(sparksim.App{Namespace: ns, Name: "client"}, drv, 1)
+	client.OwnerReferences = nil
+	createPod(t, client, nodeName)
+	r = auditJSON(t, "", "-n", ns)
+	gone := map[string]string{}
+	for _, a := range r.Apps {
+		if a.Driver != nil || a.DriverGone == nil {
+			t.Errorf("app %s: driver %+v, driverGone %+v; want no driver, and why", a.Name, a.Driver, a.DriverGone)
+			continue
+		}
+		gone[a.Name] = a.DriverGone.Reason + " " + a.DriverGone.Pod
+	}
+	if want := map[string]string{"orphan": "not-found " + drv.Name, "client": "client-mode "}; fmt.Sprint(gone) != fmt.Sprint(want) {
+		t.Errorf("driverGone by app %v, want %v", gone, want)
+	}
+	out, _, err = runCLI(t, "audit", "-n", ns)
+	if err != nil || !strings.Contains(out, "driver pod deleted ("+drv.Name+" not found)") || !strings.Contains(out, "no driver pod (client mode)") ||
+		strings.Contains(out, "client mode?") {
+		t.Errorf("audit table: %v\n%s", err, out)
+	}
+
+	// A driver of the sparkplane scheduler's profile (no such scheduler runs
+	// here, so it waits): queues shows its queue.
+	waiting := sparksim.DriverPod(sparksim.App{Namespace: ns, Name: "queued"})
+	waiting.Spec.SchedulerName = "sparkplane-scheduler"
+	createPod(t, waiting, "")
+	out, _, err = runCLI(t, "queues", "-n", ns)
+	if err != nil || !strings.Contains(out, "QUEUE") || !strings.Contains(out, ns+"  0        1") || strings.Contains(out, "No queues") {
+		t.Errorf("queues with a waiting sparkplane-scheduler driver: %v\n%s", err, out)
 	}
 }
