@@ -17,7 +17,10 @@ import (
 // Modes lists the valid values of a Mode.
 var modes = []string{string(ModeRequired), string(ModePreferred), string(ModeOff)}
 
-// Lower bounds of the availability escape's durations.
+// Lower bounds of the availability escape's durations in a configuration
+// file (Parse). Validate only requires them positive: in-process callers,
+// such as tests on a local cluster where pods are placed in a second, may
+// use shorter ones on purpose.
 const (
 	// MinEscapeWindow: a shorter window deletes executors that are only
 	// waiting for the scheduler, or for a node an autoscaler is starting.
@@ -51,13 +54,11 @@ func Validate(c *SparkplaneConfiguration) field.ErrorList {
 	errs = append(errs, validateRule(field.NewPath("executor"), c.Executor)...)
 
 	ep := field.NewPath("availabilityEscape")
-	if w := c.AvailabilityEscape.Window.Duration; w < MinEscapeWindow {
-		errs = append(errs, field.Invalid(ep.Child("window"), w.String(), fmt.Sprintf(
-			"must be at least %s such as 5m: a shorter window deletes executors that only wait for the scheduler or for a node an autoscaler is starting", MinEscapeWindow)))
+	if c.AvailabilityEscape.Window.Duration <= 0 {
+		errs = append(errs, field.Invalid(ep.Child("window"), c.AvailabilityEscape.Window.Duration.String(), "must be a positive duration such as 5m"))
 	}
-	if i := c.AvailabilityEscape.Interval.Duration; i < MinEscapeInterval {
-		errs = append(errs, field.Invalid(ep.Child("interval"), i.String(), fmt.Sprintf(
-			"must be at least %s such as 15s: every sweep reads all Spark pods, and sweeping faster cannot release an app before its window", MinEscapeInterval)))
+	if c.AvailabilityEscape.Interval.Duration <= 0 {
+		errs = append(errs, field.Invalid(ep.Child("interval"), c.AvailabilityEscape.Interval.Duration.String(), "must be a positive duration such as 15s"))
 	}
 	// The API server does not validate pod.spec.schedulerName; a name that
 	// is no DNS subdomain would leave pods with no scheduler, pending.
@@ -69,6 +70,22 @@ func Validate(c *SparkplaneConfiguration) field.ErrorList {
 	if w := c.PreferredWeight; w != nil && (*w < 1 || *w > 100) {
 		errs = append(errs, field.Invalid(field.NewPath("preferredWeight"), *w,
 			fmt.Sprintf("must be 1-100 (the weight of a preferred scheduling term); omit it for the default %d", DefaultPreferredWeight)))
+	}
+	return errs
+}
+
+// validateFileBounds holds the lower bounds a configuration file must meet
+// beyond Validate (see MinEscapeWindow).
+func validateFileBounds(c *SparkplaneConfiguration) field.ErrorList {
+	var errs field.ErrorList
+	ep := field.NewPath("availabilityEscape")
+	if w := c.AvailabilityEscape.Window.Duration; w > 0 && w < MinEscapeWindow {
+		errs = append(errs, field.Invalid(ep.Child("window"), w.String(), fmt.Sprintf(
+			"must be at least %s such as 5m: a shorter window deletes executors that only wait for the scheduler or for a node an autoscaler is starting", MinEscapeWindow)))
+	}
+	if i := c.AvailabilityEscape.Interval.Duration; i > 0 && i < MinEscapeInterval {
+		errs = append(errs, field.Invalid(ep.Child("interval"), i.String(), fmt.Sprintf(
+			"must be at least %s such as 15s: every sweep reads all Spark pods, and sweeping faster cannot release an app before its window", MinEscapeInterval)))
 	}
 	return errs
 }
@@ -165,6 +182,7 @@ func Parse(data []byte) (*SparkplaneConfiguration, error) {
 	}
 	SetDefaults(c)
 	errs = append(errs, Validate(c)...)
+	errs = append(errs, validateFileBounds(c)...)
 	if len(errs) == 0 && len(all) == 0 {
 		return c, nil
 	}
