@@ -187,7 +187,7 @@ func (d *Decision) decideZone(pod *corev1.Pod, in Input, ov overrides) {
 		d.Reasons = append(d.Reasons, "zone "+drv.Zone+" required: "+where+" ("+src+"; nodeSelector "+cfg.ZoneLabel+"="+drv.Zone+")")
 		return
 	}
-	preferNode(pod, cfg.PreferredWeight, req)
+	preferNode(pod, cfg.Weight(), req)
 	d.Reasons = append(d.Reasons, "zone "+drv.Zone+" preferred: "+where+" ("+src+")")
 }
 
@@ -217,7 +217,7 @@ func (d *Decision) appAffinity(pod *corev1.Pod, in Input, outcome ZoneOutcome, s
 		d.Reasons = append(d.Reasons, "zone: "+why+"; executors of app "+appID+" required to share one zone (pod affinity; "+src+")")
 		return
 	}
-	preferPodAffinity(pod, cfg.PreferredWeight, term)
+	preferPodAffinity(pod, cfg.Weight(), term)
 	d.Reasons = append(d.Reasons, "zone: "+why+"; executors of app "+appID+" preferred to share one zone (pod affinity; "+src+")")
 }
 
@@ -247,7 +247,7 @@ func applyCapacity(pod *corev1.Pod, cfg *v1alpha1.SparkplaneConfiguration, rule 
 	if rule.Mode == v1alpha1.ModeRequired {
 		requireNode(pod, req)
 	} else {
-		preferNode(pod, cfg.PreferredWeight, req)
+		preferNode(pod, cfg.Weight(), req)
 	}
 	return fmt.Sprintf("capacity %s %s (%s; %s)", rule.CapacityType, rule.Mode, requirementString(req), src)
 }

@@ -2,15 +2,16 @@ package scheduler
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
 	"github.com/sparkplane/sparkplane/pkg/apis/config/v1alpha1"
@@ -125,20 +126,7 @@ func (a *SparkGangArgs) DeepCopy() *SparkGangArgs {
 		d := *a.HeadOfLineWait
 		out.HeadOfLineWait = &d
 	}
-	if a.Placement != nil {
-		p := *a.Placement
-		if a.Placement.ZonePinning.ClientModeAffinity != nil {
-			v := *a.Placement.ZonePinning.ClientModeAffinity
-			p.ZonePinning.ClientModeAffinity = &v
-		}
-		if a.Placement.Provider.SpotTolerations != nil {
-			p.Provider.SpotTolerations = make([]corev1.Toleration, len(a.Placement.Provider.SpotTolerations))
-			for i := range a.Placement.Provider.SpotTolerations {
-				a.Placement.Provider.SpotTolerations[i].DeepCopyInto(&p.Provider.SpotTolerations[i])
-			}
-		}
-		out.Placement = &p
-	}
+	out.Placement = a.Placement.DeepCopy()
 	return &out
 }
 
@@ -202,7 +190,7 @@ func (a *SparkGangArgs) Validate() field.ErrorList {
 	}
 	seen := map[string]bool{}
 	for i, q := range a.Queues {
-		p := field.NewPath("queues").Index(i)
+		p := a.queuePath(i)
 		switch {
 		case q.Name == "":
 			errs = append(errs, field.Required(p.Child("name"), "name the queue (a namespace or a "+a.QueueLabel+" label value)"))
@@ -214,13 +202,9 @@ func (a *SparkGangArgs) Validate() field.ErrorList {
 			}
 		}
 		seen[q.Name] = true
-		if err := q.queue(q.Name).Validate(); err != nil {
-			errs = append(errs, field.Invalid(p, q.Name, err.Error()))
-		}
+		errs = append(errs, q.validate(p, q.Name)...)
 	}
-	if err := a.DefaultQueue.queue("default").Validate(); err != nil {
-		errs = append(errs, field.Invalid(field.NewPath("defaultQueue"), "", err.Error()))
-	}
+	errs = append(errs, a.DefaultQueue.validate(field.NewPath("defaultQueue"), "default")...)
 	for _, d := range []struct {
 		name string
 		v    time.Duration
@@ -238,6 +222,40 @@ func (a *SparkGangArgs) Validate() field.ErrorList {
 	for _, e := range v1alpha1.Validate(a.Placement) {
 		e.Field = "placement." + e.Field
 		errs = append(errs, e)
+	}
+	return errs
+}
+
+// queuePath is the path of queue i: by its name (queues[etl]) when the name
+// is set and unique, so an error says which queue; else by its index.
+func (a *SparkGangArgs) queuePath(i int) *field.Path {
+	name := a.Queues[i].Name
+	if name == "" || slices.IndexFunc(a.Queues, func(q QueueConfig) bool { return q.Name == name }) != i {
+		return field.NewPath("queues").Index(i)
+	}
+	return field.NewPath("queues").Key(name)
+}
+
+// validate checks the limits with gang.Queue.Validate, which holds their
+// bounds, one limit at a time so that the error names the field.
+func (l QueueLimits) validate(p *field.Path, name string) field.ErrorList {
+	var errs field.ErrorList
+	for _, f := range []struct {
+		name  string
+		value any
+		q     gang.Queue
+	}{
+		{"maxCPU", l.MaxCPU, QueueLimits{MaxCPU: l.MaxCPU}.queue(name)},
+		{"maxMemory", l.MaxMemory, QueueLimits{MaxMemory: l.MaxMemory}.queue(name)},
+		{"maxDriverShare", l.MaxDriverShare, QueueLimits{MaxDriverShare: l.MaxDriverShare}.queue(name)},
+	} {
+		if err := f.q.Validate(); err != nil {
+			v := f.value
+			if q, ok := v.(*resource.Quantity); ok {
+				v = q.String()
+			}
+			errs = append(errs, field.Invalid(p.Child(f.name), v, err.Error()))
+		}
 	}
 	return errs
 }
@@ -279,6 +297,7 @@ func (a *SparkGangArgs) Policy() gang.Policy {
 // kube-scheduler's global scheme untouched.
 func DecodeArgs(obj runtime.Object) (*SparkGangArgs, error) {
 	var args *SparkGangArgs
+	var errs field.ErrorList
 	switch o := obj.(type) {
 	case nil:
 		args = &SparkGangArgs{}
@@ -290,20 +309,44 @@ func DecodeArgs(obj runtime.Object) (*SparkGangArgs, error) {
 	case *runtime.Unknown:
 		args = &SparkGangArgs{}
 		if len(o.Raw) > 0 {
-			if err := yaml.UnmarshalStrict(o.Raw, args); err != nil {
-				return nil, fmt.Errorf("decoding %s args: %w", PluginName, err)
+			// JSON as it is, so that DecodeJSON sees duplicate fields;
+			// YAML converted strictly (a duplicate key is an error).
+			j := o.Raw
+			if !utilyaml.IsJSONBuffer(o.Raw) {
+				var err error
+				if j, err = yaml.YAMLToJSONStrict(o.Raw); err != nil {
+					return nil, fmt.Errorf("decoding %s args: %w", PluginName, err)
+				}
 			}
+			errs = args.decodeErrors(v1alpha1.DecodeJSON(nil, j, args))
 		}
 	default:
 		return nil, fmt.Errorf("%s args: want %s, got %T", PluginName, ArgsKind, obj)
 	}
 	args.SetDefaults()
-	if errs := args.Validate(); len(errs) > 0 {
+	errs = append(errs, args.Validate()...)
+	if len(errs) > 0 {
+		// Paths as in the scheduler's configuration file, so that the
+		// error says where to look: pluginConfig[SparkGang].queues[etl].maxCPU.
 		msgs := make([]string, 0, len(errs))
 		for _, e := range errs {
-			msgs = append(msgs, e.Error())
+			msgs = append(msgs, "pluginConfig["+PluginName+"]."+e.Error())
 		}
-		return nil, fmt.Errorf("invalid %s args:\n  %s", PluginName, strings.Join(msgs, "\n  "))
+		return nil, fmt.Errorf("invalid %s args (%s in the kube-scheduler configuration):\n  %s", PluginName, ArgsKind, strings.Join(msgs, "\n  "))
 	}
 	return args, nil
+}
+
+// decodeErrors names the queues in decoding errors' paths (queues[etl]
+// rather than queues[0]), as Validate does.
+func (a *SparkGangArgs) decodeErrors(errs field.ErrorList) field.ErrorList {
+	for _, e := range errs {
+		for i := range a.Queues {
+			idx := field.NewPath("queues").Index(i).String()
+			if rest, ok := strings.CutPrefix(e.Field, idx); ok && (rest == "" || rest[0] == '.') {
+				e.Field = a.queuePath(i).String() + rest
+			}
+		}
+	}
+	return errs
 }

@@ -76,21 +76,49 @@ func TestDecodeArgsInvalid(t *testing.T) {
 		raw  string
 		want string
 	}{
-		"unknown field":    {`{"queue": []}`, `unknown field "queue"`},
-		"duplicate queue":  {`{"queues":[{"name":"a"},{"name":"a"}]}`, "queues[1].name: Duplicate value"},
-		"unnamed queue":    {`{"queues":[{"maxCPU":"1"}]}`, "queues[0].name: Required value"},
-		"share above 1":    {`{"queues":[{"name":"a","maxDriverShare":1.5}]}`, "maxDriverShare 1.5 must be between 0 (no cap) and 1"},
-		"negative max":     {`{"defaultQueue":{"maxCPU":"-1"}}`, "defaultQueue"},
-		"negative wait":    {`{"headOfLineWait":"-1s"}`, "headOfLineWait"},
-		"bad kind":         {`{"kind":"Nope"}`, "kind: Invalid value"},
-		"bad placement":    {`{"placement":{"zonePinning":{"mode":"sometimes"}}}`, "placement.zonePinning.mode"},
-		"bad queue label":  {`{"queueLabel":"a b"}`, "queueLabel"},
-		"zero reservation": {`{"reservationTimeout":"0s","resyncInterval":"-2s"}`, "resyncInterval"},
+		"unknown field":     {`{"queue": []}`, `pluginConfig[SparkGang].queue: Forbidden: unknown field`},
+		"wrong case":        {`{"queuelabel": "x"}`, `did you mean "queueLabel"?`},
+		"duplicate field":   {`{"confWait":"1s","confWait":"2s"}`, `pluginConfig[SparkGang].confWait: Duplicate value`},
+		"bad quantity":      {`{"queues":[{"name":"etl","maxCPU":"lots"}]}`, `pluginConfig[SparkGang].queues[etl].maxCPU: Invalid value: "lots": must be a Kubernetes quantity`},
+		"bad quantity yaml": {"queues:\n- name: etl\n  maxMemory: 4 GB\n", `pluginConfig[SparkGang].queues[etl].maxMemory: Invalid value: "4 GB"`},
+		"negative named":    {`{"queues":[{"name":"etl","maxCPU":"-1"}]}`, `pluginConfig[SparkGang].queues[etl].maxCPU: Invalid value: "-1"`},
+		"mode true":         {`{"placement":{"driver":{"mode":true}}}`, `pluginConfig[SparkGang].placement.driver.mode: Invalid value: "true": true is not a mode`},
+		"bad toleration":    {`{"placement":{"provider":{"spotTolerations":[{"key":"","operator":"Bogus"}]}}}`, `placement.provider.spotTolerations[0].operator: Unsupported value: "Bogus"`},
+		"duplicate queue":   {`{"queues":[{"name":"a"},{"name":"a"}]}`, "queues[1].name: Duplicate value"},
+		"unnamed queue":     {`{"queues":[{"maxCPU":"1"}]}`, "queues[0].name: Required value"},
+		"share above 1":     {`{"queues":[{"name":"a","maxDriverShare":1.5}]}`, "queues[a].maxDriverShare: Invalid value: 1.5: queue a: maxDriverShare 1.5 must be between 0 (no cap) and 1"},
+		"negative max":      {`{"defaultQueue":{"maxCPU":"-1"}}`, "defaultQueue"},
+		"negative wait":     {`{"headOfLineWait":"-1s"}`, "headOfLineWait"},
+		"bad kind":          {`{"kind":"Nope"}`, "kind: Invalid value"},
+		"bad placement":     {`{"placement":{"zonePinning":{"mode":"sometimes"}}}`, "placement.zonePinning.mode"},
+		"bad queue label":   {`{"queueLabel":"a b"}`, "queueLabel"},
+		"zero reservation":  {`{"reservationTimeout":"0s","resyncInterval":"-2s"}`, "resyncInterval"},
 	} {
 		_, err := DecodeArgs(&runtime.Unknown{Raw: []byte(tc.raw)})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v, want it to contain %q", name, err, tc.want)
 		}
+	}
+}
+
+// TestDecodeArgsListsEveryError: one bad value does not hide the others.
+func TestDecodeArgsListsEveryError(t *testing.T) {
+	_, err := DecodeArgs(&runtime.Unknown{Raw: []byte(`{"queues":[{"name":"etl","maxCPU":"lots"},{"name":"adhoc","maxMemory":"much"}],"confWait":"soon","resyncInterval":"-1s"}`)})
+	for _, want := range []string{"queues[etl].maxCPU", "queues[adhoc].maxMemory", "confWait", "resyncInterval"} {
+		if err == nil || !strings.Contains(err.Error(), "pluginConfig[SparkGang]."+want+":") {
+			t.Errorf("error %v does not name %s", err, want)
+		}
+	}
+}
+
+// TestDecodeArgsModeFalseIsOff: YAML reads an unquoted off as false.
+func TestDecodeArgsModeFalseIsOff(t *testing.T) {
+	a, err := DecodeArgs(&runtime.Unknown{Raw: []byte("placement:\n  zonePinning:\n    mode: off\n  executor:\n    mode: off\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Placement.ZonePinning.Mode != v1alpha1.ModeOff || a.Placement.Executor.Mode != v1alpha1.ModeOff {
+		t.Errorf("modes %q, %q; want off", a.Placement.ZonePinning.Mode, a.Placement.Executor.Mode)
 	}
 }
 

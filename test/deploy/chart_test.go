@@ -112,6 +112,26 @@ func TestTemplate(t *testing.T) {
 				t.Errorf("namespaceSelector %+v, want In [spark etl]", sel)
 			}
 		}},
+		// Issue 11 item 5: YAML reads an unquoted off in a values file as false.
+		{"mode false is off", []string{"--set", "scheduler.enabled=true", "--set-json", "config.zonePinning.mode=false", "--set-json", "config.executor.mode=false"}, func(t *testing.T, r *release) {
+			if cfg := parseConfig(t, r); cfg.ZonePinning.Mode != v1alpha1.ModeOff || cfg.Executor.Mode != v1alpha1.ModeOff {
+				t.Errorf("webhook config modes %q, %q; want off", cfg.ZonePinning.Mode, cfg.Executor.Mode)
+			}
+			if args := parseSchedulerConfig(t, r); args.Placement.ZonePinning.Mode != v1alpha1.ModeOff || args.Placement.Executor.Mode != v1alpha1.ModeOff {
+				t.Errorf("SparkGang placement modes %q, %q; want off", args.Placement.ZonePinning.Mode, args.Placement.Executor.Mode)
+			}
+		}},
+		{"tolerations and quantities the schema allows", []string{"--set", "scheduler.enabled=true", "--set-json",
+			`config.provider.spotTolerations=[{"key":"k","operator":"Equal","value":"v","effect":"NoSchedule"},{"operator":"Exists"},{"key":"a","effect":"NoExecute","tolerationSeconds":30}]`,
+			"--set-json", `scheduler.gang.queues=[{"name":"etl","maxCPU":64,"maxMemory":"256Gi"},{"name":"adhoc","maxCPU":"500m","maxMemory":"1e9"}]`}, func(t *testing.T, r *release) {
+			if cfg := parseConfig(t, r); len(cfg.Provider.SpotTolerations) != 3 {
+				t.Errorf("spot tolerations %+v, want 3", cfg.Provider.SpotTolerations)
+			}
+			args := parseSchedulerConfig(t, r)
+			if etl := args.Queue("etl"); len(args.Queues) != 2 || etl.MaxCPU.Value() != 64 {
+				t.Errorf("queues %+v", args.Queues)
+			}
+		}},
 		{"aks keeps the preset's spot toleration", []string{"--set", "config.provider.preset=aks"}, func(t *testing.T, r *release) {
 			cfg := parseConfig(t, r)
 			if len(cfg.Provider.SpotTolerations) != 1 || cfg.Provider.SpotTolerations[0].Key != "kubernetes.azure.com/scalesetpriority" {
@@ -165,21 +185,32 @@ func TestGrafanaDashboard(t *testing.T) {
 // message naming the value's path and what it accepts.
 func TestSchemaRejectsBadValues(t *testing.T) {
 	for _, tc := range []struct {
-		set  string
-		want []string
+		flags []string
+		want  []string
 	}{
-		{"webhook.failurePolicy=Never", []string{"/webhook/failurePolicy", "'Ignore', 'Fail'"}},
-		{"webhook.timeoutSeconds=60", []string{"/webhook/timeoutSeconds", "maximum"}},
-		{"config.zonePinning.mode=sometimes", []string{"/config/zonePinning/mode", "'required', 'preferred', 'off'"}},
-		{"config.provider.preset=custom", []string{"/config/provider/label", "/config/provider/spotValue"}},
-		{"config.availabilityEscape.window=5", []string{"/config/availabilityEscape/window", "want string"}},
-		{"webhook.replicas=3", []string{"/webhook", "additional properties 'replicas' not allowed"}},
-		{"webhook.namespaces={Bad_Name}", []string{"/webhook/namespaces/0"}},
+		{[]string{"--set", "webhook.failurePolicy=Never"}, []string{"/webhook/failurePolicy", "'Ignore', 'Fail'"}},
+		{[]string{"--set", "webhook.timeoutSeconds=60"}, []string{"/webhook/timeoutSeconds", "maximum"}},
+		{[]string{"--set", "config.zonePinning.mode=sometimes"}, []string{"/config/zonePinning/mode", "'required', 'preferred', 'off'"}},
+		{[]string{"--set", "config.driver.mode=true"}, []string{"/config/driver/mode", "'required', 'preferred', 'off'"}},
+		{[]string{"--set", "config.provider.preset=custom"}, []string{"/config/provider/label", "/config/provider/spotValue"}},
+		{[]string{"--set", "config.availabilityEscape.window=5"}, []string{"/config/availabilityEscape/window", "want string"}},
+		{[]string{"--set", "webhook.replicas=3"}, []string{"/webhook", "additional properties 'replicas' not allowed"}},
+		{[]string{"--set", "webhook.namespaces={Bad_Name}"}, []string{"/webhook/namespaces/0"}},
+		// Issue 11 item 2: these tolerations made every executor unadmittable.
+		{[]string{"--set-json", `config.provider={"preset":"aks","spotTolerations":[{"key":"","operator":"Bogus","effect":"Sometimes"}]}`},
+			[]string{"/config/provider/spotTolerations/0/operator", "'Equal', 'Exists'", "/config/provider/spotTolerations/0/effect", "'NoSchedule', 'PreferNoSchedule', 'NoExecute'"}},
+		{[]string{"--set-json", `config.provider.spotTolerations=[{"key":"k","operator":"Exists","value":"v"}]`}, []string{"/config/provider/spotTolerations/0/value", "value must be ''"}},
+		{[]string{"--set-json", `config.provider.spotTolerations=[{"key":"a b","operator":"Exists"}]`}, []string{"/config/provider/spotTolerations/0/key", "does not match pattern"}},
+		{[]string{"--set-json", `config.provider.spotTolerations=[{"key":"k","operator":"Exists","effect":"NoSchedule","tolerationSeconds":5}]`}, []string{"/config/provider/spotTolerations/0/effect", "value must be 'NoExecute'"}},
+		// Issue 11 item 3: the scheduler failed to start on these.
+		{[]string{"--set", "scheduler.gang.queues[0].name=etl,scheduler.gang.queues[0].maxCPU=lots"}, []string{"/scheduler/gang/queues/0/maxCPU", "'lots' does not match pattern"}},
+		{[]string{"--set", "scheduler.gang.defaultQueue.maxMemory=4 GB"}, []string{"/scheduler/gang/defaultQueue/maxMemory", "does not match pattern"}},
+		{[]string{"--set-json", `scheduler.gang.queues=[{"name":"etl","maxCPU":-2}]`}, []string{"/scheduler/gang/queues/0/maxCPU", "minimum"}},
 	} {
-		t.Run(tc.set, func(t *testing.T) {
-			out, err := helmRun(t, "template", "sparkplane", chartDir, "--set", tc.set)
+		t.Run(strings.Join(tc.flags, " "), func(t *testing.T) {
+			out, err := helmRun(t, append([]string{"template", "sparkplane", chartDir}, tc.flags...)...)
 			if err == nil {
-				t.Fatalf("helm template --set %s succeeded; want the schema to reject it", tc.set)
+				t.Fatalf("helm template %s succeeded; want the schema to reject it", strings.Join(tc.flags, " "))
 			}
 			for _, w := range append([]string{"values don't meet the specifications of the schema"}, tc.want...) {
 				if !strings.Contains(out, w) {

@@ -59,6 +59,14 @@ The SparkplaneConfiguration, without the apiVersion/kind header, indented by the
 provider fields are left out so the preset fills them; spotTolerations null means the preset's,
 [] means none.
 */}}
+{{/*
+A placement mode: an unquoted off in a values file is YAML's false, and
+means off.
+*/}}
+{{- define "sparkplane.mode" -}}
+{{- if kindIs "bool" . }}"off"{{ else }}{{ . | quote }}{{ end }}
+{{- end }}
+
 {{- define "sparkplane.configBody" -}}
 {{- $c := .Values.config -}}
 zoneLabel: {{ $c.zoneLabel | quote }}
@@ -78,14 +86,14 @@ provider:
     {{- toYaml $c.provider.spotTolerations | nindent 4 }}
   {{- end }}
 zonePinning:
-  mode: {{ $c.zonePinning.mode | quote }}
+  mode: {{ include "sparkplane.mode" $c.zonePinning.mode }}
   clientModeAffinity: {{ $c.zonePinning.clientModeAffinity }}
 driver:
   capacityType: {{ $c.driver.capacityType | quote }}
-  mode: {{ $c.driver.mode | quote }}
+  mode: {{ include "sparkplane.mode" $c.driver.mode }}
 executor:
   capacityType: {{ $c.executor.capacityType | quote }}
-  mode: {{ $c.executor.mode | quote }}
+  mode: {{ include "sparkplane.mode" $c.executor.mode }}
 availabilityEscape:
   enabled: {{ $c.availabilityEscape.enabled }}
   window: {{ $c.availabilityEscape.window | quote }}

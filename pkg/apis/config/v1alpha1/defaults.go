@@ -90,8 +90,9 @@ func SetDefaults(c *SparkplaneConfiguration) {
 	if c.AvailabilityEscape.Interval.Duration == 0 {
 		c.AvailabilityEscape.Interval.Duration = 15 * time.Second
 	}
-	if c.PreferredWeight == 0 {
-		c.PreferredWeight = 100
+	if c.PreferredWeight == nil {
+		w := DefaultPreferredWeight
+		c.PreferredWeight = &w
 	}
 }
 
@@ -113,4 +114,27 @@ func (p Provider) CapacityTypeOf(labels map[string]string) CapacityType {
 		return CapacitySpot
 	}
 	return CapacityOnDemand
+}
+
+// DeepCopy returns a copy of c that shares no state with it.
+func (c *SparkplaneConfiguration) DeepCopy() *SparkplaneConfiguration {
+	if c == nil {
+		return nil
+	}
+	out := *c
+	if c.ZonePinning.ClientModeAffinity != nil {
+		v := *c.ZonePinning.ClientModeAffinity
+		out.ZonePinning.ClientModeAffinity = &v
+	}
+	if c.PreferredWeight != nil {
+		w := *c.PreferredWeight
+		out.PreferredWeight = &w
+	}
+	if c.Provider.SpotTolerations != nil {
+		out.Provider.SpotTolerations = make([]corev1.Toleration, len(c.Provider.SpotTolerations))
+		for i := range c.Provider.SpotTolerations {
+			c.Provider.SpotTolerations[i].DeepCopyInto(&out.Provider.SpotTolerations[i])
+		}
+	}
+	return &out
 }

@@ -1,6 +1,9 @@
 package v1alpha1
 
 import (
+	"encoding/json"
+	"fmt"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -23,6 +26,26 @@ const (
 	// ModeOff disables the rule.
 	ModeOff Mode = "off"
 )
+
+// UnmarshalJSON reads false as ModeOff: YAML 1.1 readers (sigs.k8s.io/yaml,
+// Helm) turn an unquoted off (or no) into false, and off is what was meant.
+func (m *Mode) UnmarshalJSON(b []byte) error {
+	switch string(b) {
+	case "null":
+		return nil
+	case "false":
+		*m = ModeOff
+		return nil
+	case "true":
+		return fmt.Errorf("true is not a mode (YAML reads an unquoted on, yes or true as true): use required or preferred")
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("must be required, preferred or off")
+	}
+	*m = Mode(s)
+	return nil
+}
 
 // CapacityType is the kind of capacity a node offers.
 type CapacityType string
@@ -68,8 +91,20 @@ type SparkplaneConfiguration struct {
 	SchedulerName string `json:"schedulerName,omitempty"`
 
 	// PreferredWeight is the weight (1-100) of every preferred term sparkplane
-	// adds. Default: 100.
-	PreferredWeight int32 `json:"preferredWeight,omitempty"`
+	// adds. Default: 100. A pointer, so that an explicit 0 is refused rather
+	// than taken for "unset".
+	PreferredWeight *int32 `json:"preferredWeight,omitempty"`
+}
+
+// DefaultPreferredWeight is the default of PreferredWeight.
+const DefaultPreferredWeight int32 = 100
+
+// Weight is PreferredWeight, or its default when unset.
+func (c *SparkplaneConfiguration) Weight() int32 {
+	if c.PreferredWeight == nil {
+		return DefaultPreferredWeight
+	}
+	return *c.PreferredWeight
 }
 
 // Provider names the capacity-type node label and its values.

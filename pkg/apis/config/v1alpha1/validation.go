@@ -3,18 +3,39 @@ package v1alpha1
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/yaml"
+
+	"github.com/sparkplane/sparkplane/pkg/podvalidation"
 )
 
 // Modes lists the valid values of a Mode.
 var modes = []string{string(ModeRequired), string(ModePreferred), string(ModeOff)}
 
+// Lower bounds of the availability escape's durations in a configuration
+// file (Parse). Validate only requires them positive: in-process callers,
+// such as tests on a local cluster where pods are placed in a second, may
+// use shorter ones on purpose.
+const (
+	// MinEscapeWindow: a shorter window deletes executors that are only
+	// waiting for the scheduler, or for a node an autoscaler is starting.
+	MinEscapeWindow = 30 * time.Second
+	// MinEscapeInterval: each sweep reads every Spark pod in the cache;
+	// sweeping more often costs CPU and cannot release an app sooner than
+	// its window.
+	MinEscapeInterval = time.Second
+)
+
 // Validate checks a defaulted configuration. Each error names the field
-// (e.g. "zonePinning.mode") and what it accepts.
+// (e.g. "zonePinning.mode") and what it accepts. Every field sparkplane
+// writes into pods (label keys and values of node selectors and affinity
+// terms, tolerations, weights) is checked with the API server's own
+// validation, so that no configuration it accepts can make a pod invalid.
 func Validate(c *SparkplaneConfiguration) field.ErrorList {
 	var errs field.ErrorList
 	if c.APIVersion != GroupVersion {
@@ -23,34 +44,10 @@ func Validate(c *SparkplaneConfiguration) field.ErrorList {
 	if c.Kind != Kind {
 		errs = append(errs, field.Invalid(field.NewPath("kind"), c.Kind, "must be "+Kind))
 	}
-	errs = append(errs, validateLabelKey(field.NewPath("zoneLabel"), c.ZoneLabel)...)
-
-	pp := field.NewPath("provider")
-	if _, ok := Preset(c.Provider.Preset); !ok {
-		errs = append(errs, field.NotSupported(pp.Child("preset"), c.Provider.Preset,
-			[]string{ProviderKarpenter, ProviderEKS, ProviderGKE, ProviderAKS, ProviderCustom}))
-	}
-	if c.Provider.Label == "" {
-		errs = append(errs, field.Required(pp.Child("label"), "set the node label that carries the capacity type (or choose a provider.preset)"))
-	} else {
-		errs = append(errs, validateLabelKey(pp.Child("label"), c.Provider.Label)...)
-	}
-	if c.Provider.SpotValue == "" {
-		errs = append(errs, field.Required(pp.Child("spotValue"), "set the label value of spot nodes"))
-	}
-	for _, v := range []struct {
-		name, value string
-	}{{"spotValue", c.Provider.SpotValue}, {"onDemandValue", c.Provider.OnDemandValue}} {
-		if v.value == "" {
-			continue
-		}
-		for _, msg := range validation.IsValidLabelValue(v.value) {
-			errs = append(errs, field.Invalid(pp.Child(v.name), v.value, msg))
-		}
-	}
-	if c.Provider.OnDemandValue != "" && c.Provider.OnDemandValue == c.Provider.SpotValue {
-		errs = append(errs, field.Invalid(pp.Child("onDemandValue"), c.Provider.OnDemandValue, "must differ from provider.spotValue"))
-	}
+	// The zone label is a nodeSelector key, a node affinity key and a pod
+	// affinity topologyKey; the zone values come from nodes' labels.
+	errs = append(errs, podvalidation.LabelKey(field.NewPath("zoneLabel"), c.ZoneLabel)...)
+	errs = append(errs, validateProvider(field.NewPath("provider"), c.Provider)...)
 
 	errs = append(errs, validateMode(field.NewPath("zonePinning", "mode"), c.ZonePinning.Mode)...)
 	errs = append(errs, validateRule(field.NewPath("driver"), c.Driver)...)
@@ -63,22 +60,68 @@ func Validate(c *SparkplaneConfiguration) field.ErrorList {
 	if c.AvailabilityEscape.Interval.Duration <= 0 {
 		errs = append(errs, field.Invalid(ep.Child("interval"), c.AvailabilityEscape.Interval.Duration.String(), "must be a positive duration such as 15s"))
 	}
+	// The API server does not validate pod.spec.schedulerName; a name that
+	// is no DNS subdomain would leave pods with no scheduler, pending.
 	if c.SchedulerName != "" {
 		for _, msg := range validation.IsDNS1123Subdomain(c.SchedulerName) {
 			errs = append(errs, field.Invalid(field.NewPath("schedulerName"), c.SchedulerName, msg))
 		}
 	}
-	if c.PreferredWeight < 1 || c.PreferredWeight > 100 {
-		errs = append(errs, field.Invalid(field.NewPath("preferredWeight"), c.PreferredWeight, "must be between 1 and 100"))
+	if w := c.PreferredWeight; w != nil && (*w < 1 || *w > 100) {
+		errs = append(errs, field.Invalid(field.NewPath("preferredWeight"), *w,
+			fmt.Sprintf("must be 1-100 (the weight of a preferred scheduling term); omit it for the default %d", DefaultPreferredWeight)))
 	}
 	return errs
 }
 
-func validateMode(p *field.Path, m Mode) field.ErrorList {
-	for _, v := range modes {
-		if string(m) == v {
-			return nil
+// validateFileBounds holds the lower bounds a configuration file must meet
+// beyond Validate (see MinEscapeWindow).
+func validateFileBounds(c *SparkplaneConfiguration) field.ErrorList {
+	var errs field.ErrorList
+	ep := field.NewPath("availabilityEscape")
+	if w := c.AvailabilityEscape.Window.Duration; w > 0 && w < MinEscapeWindow {
+		errs = append(errs, field.Invalid(ep.Child("window"), w.String(), fmt.Sprintf(
+			"must be at least %s such as 5m: a shorter window deletes executors that only wait for the scheduler or for a node an autoscaler is starting", MinEscapeWindow)))
+	}
+	if i := c.AvailabilityEscape.Interval.Duration; i > 0 && i < MinEscapeInterval {
+		errs = append(errs, field.Invalid(ep.Child("interval"), i.String(), fmt.Sprintf(
+			"must be at least %s such as 15s: every sweep reads all Spark pods, and sweeping faster cannot release an app before its window", MinEscapeInterval)))
+	}
+	return errs
+}
+
+func validateProvider(pp *field.Path, p Provider) field.ErrorList {
+	var errs field.ErrorList
+	if _, ok := Preset(p.Preset); !ok {
+		errs = append(errs, field.NotSupported(pp.Child("preset"), p.Preset,
+			[]string{ProviderKarpenter, ProviderEKS, ProviderGKE, ProviderAKS, ProviderCustom}))
+	}
+	if p.Label == "" {
+		errs = append(errs, field.Required(pp.Child("label"), "set the node label that carries the capacity type (or choose a provider.preset)"))
+	} else {
+		errs = append(errs, podvalidation.LabelKey(pp.Child("label"), p.Label)...)
+	}
+	if p.SpotValue == "" {
+		errs = append(errs, field.Required(pp.Child("spotValue"), "set the label value of spot nodes"))
+	}
+	// label In [spotValue], label In [onDemandValue] and label NotIn
+	// [spotValue] are the node selector requirements of the capacity rules.
+	for _, v := range []struct {
+		name, value string
+	}{{"spotValue", p.SpotValue}, {"onDemandValue", p.OnDemandValue}} {
+		if v.value != "" {
+			errs = append(errs, podvalidation.LabelValue(pp.Child(v.name), v.value)...)
 		}
+	}
+	if p.OnDemandValue != "" && p.OnDemandValue == p.SpotValue {
+		errs = append(errs, field.Invalid(pp.Child("onDemandValue"), p.OnDemandValue, "must differ from provider.spotValue"))
+	}
+	return append(errs, podvalidation.Tolerations(pp.Child("spotTolerations"), p.SpotTolerations)...)
+}
+
+func validateMode(p *field.Path, m Mode) field.ErrorList {
+	if slices.Contains(modes, string(m)) {
+		return nil
 	}
 	return field.ErrorList{field.NotSupported(p, m, modes)}
 }
@@ -88,14 +131,6 @@ func validateRule(p *field.Path, r CapacityRule) field.ErrorList {
 	if r.CapacityType != CapacityOnDemand && r.CapacityType != CapacitySpot {
 		errs = append(errs, field.NotSupported(p.Child("capacityType"), r.CapacityType,
 			[]string{string(CapacityOnDemand), string(CapacitySpot)}))
-	}
-	return errs
-}
-
-func validateLabelKey(p *field.Path, key string) field.ErrorList {
-	var errs field.ErrorList
-	for _, msg := range validation.IsQualifiedName(key) {
-		errs = append(errs, field.Invalid(p, key, msg))
 	}
 	return errs
 }
@@ -117,22 +152,71 @@ func Load(path string) (*SparkplaneConfiguration, error) {
 	return c, nil
 }
 
-// Parse decodes, defaults and validates a configuration document.
+// Parse decodes, defaults and validates a configuration document (YAML or
+// JSON). Decoding is strict and case-sensitive; the error lists every
+// problem found, each with its line and field path, e.g.
+//
+//	line 7: provider.spotTolerations[0].operator: Unsupported value: "Bogus": supported values: "Equal", "Exists"
 func Parse(data []byte) (*SparkplaneConfiguration, error) {
-	c := &SparkplaneConfiguration{}
-	if err := yaml.UnmarshalStrict(data, c); err != nil {
-		return nil, fmt.Errorf("decoding (check field names against 'sparkplane config print-defaults'): %w", err)
+	doc, err := yamlDocument(data)
+	if err != nil {
+		return nil, fmt.Errorf("decoding YAML: %w", err)
 	}
-	if c.APIVersion == "" || c.Kind == "" {
-		return nil, fmt.Errorf("apiVersion and kind are required: set apiVersion: %s and kind: %s", GroupVersion, Kind)
+	if doc == nil {
+		return nil, fmt.Errorf("the file is empty: set apiVersion: %s and kind: %s", GroupVersion, Kind)
+	}
+	lines, all := yamlLines(doc)
+	// sigs.k8s.io/yaml reads YAML as Kubernetes and Helm do (YAML 1.1:
+	// an unquoted off is false), which Mode accepts.
+	j, err := yaml.YAMLToJSON(data)
+	if err != nil {
+		return nil, fmt.Errorf("decoding YAML: %w", err)
+	}
+	c := &SparkplaneConfiguration{}
+	errs := DecodeJSON(nil, j, c)
+	if c.APIVersion == "" {
+		errs = append(errs, field.Required(field.NewPath("apiVersion"), "set apiVersion: "+GroupVersion))
+	}
+	if c.Kind == "" {
+		errs = append(errs, field.Required(field.NewPath("kind"), "set kind: "+Kind))
 	}
 	SetDefaults(c)
-	if errs := Validate(c); len(errs) > 0 {
-		msgs := make([]string, 0, len(errs))
-		for _, e := range errs {
-			msgs = append(msgs, e.Error())
-		}
-		return nil, fmt.Errorf("invalid configuration:\n  %s", strings.Join(msgs, "\n  "))
+	errs = append(errs, Validate(c)...)
+	errs = append(errs, validateFileBounds(c)...)
+	if len(errs) == 0 && len(all) == 0 {
+		return c, nil
 	}
-	return c, nil
+	for _, e := range errs {
+		all = append(all, located{lineOf(lines, e.Field), e})
+	}
+	return nil, formatErrors(all)
+}
+
+// formatErrors lists errs in the order of their lines (errors of fields not
+// in the file, such as defaults of a preset, last).
+func formatErrors(errs []located) error {
+	slices.SortStableFunc(errs, func(a, b located) int {
+		switch {
+		case a.line == b.line:
+			return 0
+		case a.line == 0:
+			return 1
+		case b.line == 0:
+			return -1
+		}
+		return a.line - b.line
+	})
+	msgs := make([]string, 0, len(errs))
+	for _, e := range errs {
+		if e.line > 0 {
+			msgs = append(msgs, fmt.Sprintf("line %d: %s", e.line, e.err.Error()))
+		} else {
+			msgs = append(msgs, e.err.Error())
+		}
+	}
+	noun := "errors"
+	if len(msgs) == 1 {
+		noun = "error"
+	}
+	return fmt.Errorf("invalid configuration (%d %s; 'sparkplane config print-defaults' shows every field):\n  %s", len(msgs), noun, strings.Join(msgs, "\n  "))
 }

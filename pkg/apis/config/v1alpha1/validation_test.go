@@ -5,6 +5,8 @@ import (
 	"testing"
 )
 
+const hdr = "apiVersion: sparkplane.io/v1alpha1\nkind: SparkplaneConfiguration\n"
+
 func TestParse(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -43,8 +45,36 @@ func TestParse(t *testing.T) {
 				}
 			},
 		},
-		{name: "unknown field", doc: "apiVersion: sparkplane.io/v1alpha1\nkind: SparkplaneConfiguration\nzoneLable: x\n", wantErr: `unknown field "zoneLable"`},
-		{name: "missing apiVersion", doc: "zoneLabel: x\n", wantErr: "apiVersion and kind are required"},
+		{name: "unknown field", doc: "apiVersion: sparkplane.io/v1alpha1\nkind: SparkplaneConfiguration\nzoneLable: x\n", wantErr: `line 3: zoneLable: Forbidden: unknown field; known fields here: apiVersion, availabilityEscape,`},
+		{
+			name: "unquoted off is off",
+			doc:  hdr + "zonePinning:\n  mode: off\ndriver:\n  mode: no\nexecutor:\n  mode: \"off\"\n",
+			check: func(t *testing.T, c *SparkplaneConfiguration) {
+				if c.ZonePinning.Mode != ModeOff || c.Driver.Mode != ModeOff || c.Executor.Mode != ModeOff {
+					t.Errorf("modes %q %q %q, want off", c.ZonePinning.Mode, c.Driver.Mode, c.Executor.Mode)
+				}
+			},
+		},
+		{
+			name: "weight set",
+			doc:  hdr + "preferredWeight: 7\n---\n",
+			check: func(t *testing.T, c *SparkplaneConfiguration) {
+				if c.Weight() != 7 {
+					t.Errorf("weight %d, want 7", c.Weight())
+				}
+			},
+		},
+		{
+			name: "JSON",
+			doc:  `{"apiVersion": "sparkplane.io/v1alpha1", "kind": "SparkplaneConfiguration", "zonePinning": {"mode": false}}`,
+			check: func(t *testing.T, c *SparkplaneConfiguration) {
+				if c.ZonePinning.Mode != ModeOff {
+					t.Errorf("mode %q", c.ZonePinning.Mode)
+				}
+			},
+		},
+		{name: "missing apiVersion", doc: "zoneLabel: x\n", wantErr: "apiVersion: Required value: set apiVersion: sparkplane.io/v1alpha1"},
+		{name: "empty file", doc: "# nothing\n", wantErr: "the file is empty"},
 		{name: "wrong apiVersion", doc: "apiVersion: sparkplane.io/v2\nkind: SparkplaneConfiguration\n", wantErr: "apiVersion: Invalid value"},
 		{name: "bad mode", doc: "apiVersion: sparkplane.io/v1alpha1\nkind: SparkplaneConfiguration\nzonePinning:\n  mode: always\n", wantErr: `zonePinning.mode: Unsupported value: "always"`},
 		{name: "bad capacity type", doc: "apiVersion: sparkplane.io/v1alpha1\nkind: SparkplaneConfiguration\nexecutor:\n  capacityType: preemptible\n", wantErr: "executor.capacityType: Unsupported value"},
@@ -54,6 +84,35 @@ func TestParse(t *testing.T) {
 		{name: "bad weight", doc: "apiVersion: sparkplane.io/v1alpha1\nkind: SparkplaneConfiguration\npreferredWeight: 300\n", wantErr: "preferredWeight: Invalid value"},
 		{name: "bad window", doc: "apiVersion: sparkplane.io/v1alpha1\nkind: SparkplaneConfiguration\navailabilityEscape:\n  window: -1m\n", wantErr: "availabilityEscape.window: Invalid value"},
 		{name: "not yaml", doc: "::: [", wantErr: "decoding"},
+		// Item 2: what the webhook writes into pods is checked as the API server checks pods.
+		{name: "the issue's tolerations", doc: hdr + "provider: {preset: aks, spotTolerations: [{key: \"\", operator: Bogus, effect: Sometimes}]}\n",
+			wantErr: `line 3: provider.spotTolerations[0].operator: Unsupported value: "Bogus": supported values: "Equal", "Exists"`},
+		{name: "toleration effect", doc: hdr + "provider:\n  spotTolerations:\n  - key: k\n    operator: Exists\n    effect: Sometimes\n",
+			wantErr: `line 7: provider.spotTolerations[0].effect: Unsupported value: "Sometimes"`},
+		{name: "toleration key", doc: hdr + "provider:\n  spotTolerations:\n  - key: 'a b'\n    operator: Exists\n",
+			wantErr: `line 5: provider.spotTolerations[0].key: Invalid value: "a b"`},
+		{name: "toleration value with Exists", doc: hdr + "provider:\n  spotTolerations:\n  - key: k\n    operator: Exists\n    value: v\n",
+			wantErr: "line 6: provider.spotTolerations[0].operator: Invalid value: \"v\": value must be empty when `operator` is 'Exists'"},
+		{name: "toleration seconds without NoExecute", doc: hdr + "provider:\n  spotTolerations:\n  - key: k\n    operator: Exists\n    effect: NoSchedule\n    tolerationSeconds: 5\n",
+			wantErr: `provider.spotTolerations[0].effect: Invalid value: "NoSchedule": effect must be 'NoExecute' when`},
+		{name: "capacity label key", doc: hdr + "provider:\n  preset: custom\n  label: -bad\n  spotValue: spot\n", wantErr: `line 5: provider.label: Invalid value: "-bad"`},
+		{name: "spot value", doc: hdr + "provider:\n  spotValue: 'sp ot'\n", wantErr: `line 4: provider.spotValue: Invalid value: "sp ot"`},
+		{name: "on-demand value too long", doc: hdr + "provider:\n  onDemandValue: " + strings.Repeat("x", 64) + "\n", wantErr: `provider.onDemandValue: Invalid value`},
+		// Item 5: YAML 1.1 reads an unquoted off as false.
+		{name: "mode true", doc: hdr + "driver:\n  mode: on\n", wantErr: `line 4: driver.mode: Invalid value: "true": true is not a mode (YAML reads an unquoted on, yes or true as true): use required or preferred`},
+		{name: "mode number", doc: hdr + "driver:\n  mode: 3\n", wantErr: `driver.mode: Invalid value: "3": must be required, preferred or off`},
+		// Item 6: strict, case-exact decoding; bounds; explicit 0.
+		{name: "wrong case", doc: hdr + "zonepinning:\n  mode: preferred\n", wantErr: `line 3: zonepinning: Forbidden: unknown field; did you mean "zonePinning"? (field names are case-sensitive)`},
+		{name: "nested wrong case", doc: hdr + "availabilityEscape:\n  Enabled: true\n", wantErr: `line 4: availabilityEscape.Enabled: Forbidden: unknown field; did you mean "enabled"?`},
+		{name: "duplicate key", doc: hdr + "zoneLabel: a\nzoneLabel: b\n", wantErr: `line 4: zoneLabel: Duplicate value: "zoneLabel"`},
+		{name: "second document", doc: hdr + "---\n" + hdr + "zoneLabel: 'a b'\n", wantErr: "line 4: a second YAML document (after ---); a configuration file holds one SparkplaneConfiguration"},
+		{name: "window too short", doc: hdr + "availabilityEscape:\n  window: 1ns\n", wantErr: `line 4: availabilityEscape.window: Invalid value: "1ns": must be at least 30s such as 5m: a shorter window deletes executors`},
+		{name: "interval too short", doc: hdr + "availabilityEscape:\n  interval: 1ns\n", wantErr: `line 4: availabilityEscape.interval: Invalid value: "1ns": must be at least 1s`},
+		{name: "bad duration", doc: hdr + "availabilityEscape:\n  interval: often\n", wantErr: `line 4: availabilityEscape.interval: Invalid value: "often": must be a duration such as 30s, 5m or 1h30m`},
+		{name: "weight 0", doc: hdr + "preferredWeight: 0\n", wantErr: `line 3: preferredWeight: Invalid value: 0: must be 1-100 (the weight of a preferred scheduling term); omit it for the default 100`},
+		{name: "weight -3", doc: hdr + "preferredWeight: -3\n", wantErr: `preferredWeight: Invalid value: -3: must be 1-100`},
+		{name: "weight not a number", doc: hdr + "preferredWeight: high\n", wantErr: `line 3: preferredWeight: Invalid value: "high": must be a whole number`},
+		{name: "string for a mapping", doc: hdr + "provider: aks\n", wantErr: `line 3: provider: Invalid value: "aks": must be a mapping of field names to values`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -75,5 +134,58 @@ func TestParse(t *testing.T) {
 func TestDefaultIsValid(t *testing.T) {
 	if errs := Validate(Default()); len(errs) > 0 {
 		t.Fatalf("defaults invalid: %v", errs)
+	}
+}
+
+// TestParseListsEveryError: every problem of a file is reported at once,
+// each with its line, in the order of the file.
+func TestParseListsEveryError(t *testing.T) {
+	doc := hdr + `zonepinning:
+  mode: preferred
+driver:
+  mode: sometimes
+availabilityEscape:
+  window: 1ns
+  interval: often
+preferredWeight: 0
+provider:
+  spotTolerations:
+  - operator: Bogus
+`
+	_, err := Parse([]byte(doc))
+	if err == nil {
+		t.Fatal("Parse accepted a file with six errors")
+	}
+	want := []string{
+		"line 3: zonepinning: Forbidden: unknown field",
+		"line 6: driver.mode: Unsupported value",
+		"line 8: availabilityEscape.window: Invalid value",
+		"line 9: availabilityEscape.interval: Invalid value",
+		"line 10: preferredWeight: Invalid value",
+		"line 13: provider.spotTolerations[0].operator: Unsupported value",
+	}
+	last := -1
+	for _, w := range want {
+		i := strings.Index(err.Error(), w)
+		if i < 0 {
+			t.Errorf("error does not contain %q:\n%v", w, err)
+			continue
+		}
+		if i < last {
+			t.Errorf("%q is out of line order:\n%v", w, err)
+		}
+		last = i
+	}
+	if strings.Contains(err.Error(), "json") {
+		t.Errorf("error reads as a JSON error:\n%v", err)
+	}
+}
+
+func TestDefaultPreferredWeight(t *testing.T) {
+	if w := (&SparkplaneConfiguration{}).Weight(); w != DefaultPreferredWeight {
+		t.Errorf("unset weight %d, want %d", w, DefaultPreferredWeight)
+	}
+	if w := Default().PreferredWeight; w == nil || *w != 100 {
+		t.Errorf("default weight %v, want 100", w)
 	}
 }
