@@ -153,8 +153,12 @@ func (m *Mutator) respond(pod *corev1.Pod, d placement.Decision) (admission.Resp
 	if len(patches) == 0 {
 		return admission.Allowed("").WithWarnings(d.Warnings...), nil
 	}
-	if errs := podvalidation.Introduced(pod, d.Pod); len(errs) > 0 {
-		return admission.Allowed("").WithWarnings(append(d.Warnings, "sparkplane: "+invalidPatchMessage(errs))...), errs
+	// A valid result (nearly always) costs one validation; only an invalid
+	// one is compared with the pod as sent.
+	if len(podvalidation.Pod(d.Pod)) > 0 {
+		if errs := podvalidation.Introduced(pod, d.Pod); len(errs) > 0 {
+			return admission.Allowed("").WithWarnings(append(d.Warnings, "sparkplane: "+invalidPatchMessage(errs))...), errs
+		}
 	}
 	return admission.Patched("", patches...).WithWarnings(d.Warnings...), nil
 }
