@@ -39,9 +39,15 @@ It serves over HTTPS on --secure-port:
   ` + webhook.PathReadyz + `         readiness: ready once the TLS certificate is loaded and the pod and node caches are synced
   ` + webhook.PathMetrics + `        Prometheus metrics
 
+It never returns a patch that would make a pod invalid: such a pod is
+admitted unchanged, with a warning, an InvalidPatch event and a metric.
+Invalid sparkplane annotations on executors are ignored and reported in
+InvalidAnnotation events on the executor and its driver.
+
 At start-up it asks the API server (SelfSubjectAccessReviews) whether its
 identity may do what its configuration needs: list and watch pods and nodes,
-and with the availability escape patch and delete pods and create events. It
+create and patch events, and with the availability escape patch and delete
+pods. It
 exits naming every missing permission and the fix rather than start with an
 empty cache (--skip-permission-check starts it anyway; informer errors are
 then logged and /readyz stays false until the caches sync).
@@ -83,7 +89,7 @@ Configuration: --config FILE (apiVersion: sparkplane.io/v1alpha1); see
 	f.IntVar(&server.SecurePort, "secure-port", server.SecurePort, "Port to serve HTTPS on (0 picks a free port).")
 	f.StringVar(&server.CertFile, "tls-cert-file", "", "PEM certificate for HTTPS; reloaded when the file changes.")
 	f.StringVar(&server.KeyFile, "tls-private-key-file", "", "PEM private key matching --tls-cert-file; reloaded when the file changes.")
-	f.BoolVar(&skipPermissionCheck, "skip-permission-check", false, "Start without checking, with SelfSubjectAccessReviews, that the webhook may list and watch pods and nodes (and patch and delete pods and create events when the availability escape is on).")
+	f.BoolVar(&skipPermissionCheck, "skip-permission-check", false, "Start without checking, with SelfSubjectAccessReviews, that the webhook may list and watch pods and nodes and create events (and patch and delete pods when the availability escape is on).")
 	return cmd
 }
 

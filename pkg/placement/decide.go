@@ -73,6 +73,10 @@ type Decision struct {
 	Denied string
 	// Warnings are returned to the client (kubectl, spark-submit logs).
 	Warnings []string
+	// Ignored are the invalid annotations an executor was decided without,
+	// one message each ("driver <name>: " first when on its driver); they
+	// are also among Warnings and Reasons.
+	Ignored []string
 	// Reasons say in words what was decided and why.
 	Reasons []string
 	// Zone and ZoneOutcome describe an executor's zone decision.
@@ -107,19 +111,24 @@ func Decide(in Input) Decision {
 		d.Reasons = append(d.Reasons, "driver "+pod.Name+" of app "+appName(pod))
 		d.Reasons = append(d.Reasons, applyCapacity(pod, cfg, rule, src))
 	} else {
-		// Executors belong to a running job: never break it, warn instead.
+		// Executors belong to a running job: never break it, warn instead,
+		// and say so in the decision, where it stays visible on the pod.
 		for _, err := range errs {
-			d.Warnings = append(d.Warnings, "sparkplane: "+err.Error()+"; using the default")
+			d.Ignored = append(d.Ignored, err.Error())
 		}
 		ov := own
 		if in.Driver != nil {
 			fromDriver, derrs := parseOverrides(in.Driver.Annotations, "driver")
 			for _, err := range derrs {
-				d.Warnings = append(d.Warnings, "sparkplane: driver "+in.Driver.Name+": "+err.Error()+"; using the default")
+				d.Ignored = append(d.Ignored, "driver "+in.Driver.Name+": "+err.Error())
 			}
 			ov = own.merge(fromDriver)
 		}
 		d.Reasons = append(d.Reasons, "executor "+pod.Name+" of app "+appName(pod))
+		for _, msg := range d.Ignored {
+			d.Warnings = append(d.Warnings, "sparkplane: "+msg+"; using the default")
+			d.Reasons = append(d.Reasons, "ignored: "+msg)
+		}
 		d.decideZone(pod, in, ov)
 		rule, src := cfg.Executor, "config executor"
 		if ov.execCap != nil {

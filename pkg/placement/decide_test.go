@@ -240,6 +240,15 @@ func TestDecide(t *testing.T) {
 				if !strings.Contains(d.Warnings[0], `sparkplane.io/zone-pinning="maybe"`) || !strings.Contains(d.Warnings[1], `driver d: annotation sparkplane.io/executor-capacity-type="cheap"`) {
 					t.Errorf("warnings %q", d.Warnings)
 				}
+				// The decision annotation, which stays on the pod, says what was ignored.
+				wantReason(t, d, `ignored: annotation sparkplane.io/zone-pinning="maybe" is not valid: allowed values are required (alias: on), preferred, off`)
+				wantReason(t, d, `ignored: driver d: annotation sparkplane.io/executor-capacity-type="cheap" is not valid`)
+				if !strings.Contains(d.Pod.Annotations[AnnotationDecision], `ignored: annotation sparkplane.io/zone-pinning="maybe"`) {
+					t.Errorf("decision annotation %q", d.Pod.Annotations[AnnotationDecision])
+				}
+				if len(d.Ignored) != 2 || !strings.HasPrefix(d.Ignored[1], "driver d: annotation sparkplane.io/executor-capacity-type") {
+					t.Errorf("ignored %q", d.Ignored)
+				}
 			},
 		},
 		{

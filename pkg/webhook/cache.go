@@ -77,6 +77,24 @@ func NewCache(client kubernetes.Interface, meta metadata.Interface, zoneLabel st
 	return c, nil
 }
 
+// AddPodHandler adds h to the Spark pod informer (before Start).
+func (c *Cache) AddPodHandler(h toolscache.ResourceEventHandler) error {
+	if _, err := c.pods.AddEventHandler(h); err != nil {
+		return fmt.Errorf("adding pod event handler: %w", err)
+	}
+	return nil
+}
+
+// Pod returns the cached (slimmed) Spark pod with key namespace/name.
+func (c *Cache) Pod(key string) (*corev1.Pod, bool) {
+	obj, ok, _ := c.pods.GetStore().GetByKey(key)
+	if !ok {
+		return nil, false
+	}
+	p, ok := obj.(*corev1.Pod)
+	return p, ok
+}
+
 // Start runs the informers until ctx ends.
 func (c *Cache) Start(ctx context.Context) {
 	c.factory.Start(ctx.Done())

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -13,11 +14,14 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/sparkplane/sparkplane/pkg/apis/config/v1alpha1"
 	"github.com/sparkplane/sparkplane/pkg/placement"
+	"github.com/sparkplane/sparkplane/pkg/podvalidation"
 	"github.com/sparkplane/sparkplane/pkg/spark"
 )
 
@@ -37,6 +41,9 @@ type Mutator struct {
 	// CacheWait bounds how long an executor waits for the cache to show its
 	// driver bound (see driverOf); 0 disables waiting.
 	CacheWait time.Duration
+	// Events records what users must see on their pods (invalid
+	// annotations, a withheld patch); nil records none.
+	Events Notifier
 }
 
 // DefaultCacheWait is well inside the API server's webhook timeout.
@@ -95,8 +102,17 @@ func (m *Mutator) Handle(ctx context.Context, req admission.Request) admission.R
 		in.AppFallback = m.Lookup.AppFallback(ns, spark.AppID(pod))
 	}
 	d := placement.Decide(in)
-	resp := m.respond(pod, d)
+	resp, invalid := m.respond(pod, d)
 	m.Metrics.DecisionLatency.WithLabelValues(string(role)).Observe(time.Since(start).Seconds())
+	if len(invalid) > 0 {
+		m.Metrics.InvalidPatches.WithLabelValues(string(role)).Inc()
+		m.Log.Error(invalid.ToAggregate(), "Admitting a Spark pod unchanged: sparkplane's patch would make it invalid; fix the configuration",
+			"namespace", ns, "pod", pod.Name, "role", role)
+	}
+	// A dry-run pod never exists: nothing to record an event on.
+	if m.Events != nil && !ptr.Deref(req.DryRun, false) {
+		m.notify(ns, pod.Name, in.Driver, d, invalid)
+	}
 
 	outcome := "mutated"
 	switch {
@@ -121,19 +137,64 @@ func (m *Mutator) Handle(ctx context.Context, req admission.Request) admission.R
 	return resp
 }
 
-func (m *Mutator) respond(pod *corev1.Pod, d placement.Decision) admission.Response {
+// respond turns the decision into a response. A patch that would make the
+// pod invalid is never returned (the API server would refuse the pod, and
+// failurePolicy cannot help: the webhook did answer): the pod is admitted
+// unchanged with a warning, and the errors the patch introduced are
+// returned.
+func (m *Mutator) respond(pod *corev1.Pod, d placement.Decision) (admission.Response, field.ErrorList) {
 	if d.Denied != "" {
-		return admission.Denied(d.Denied)
+		return denied(d.Denied), nil
 	}
 	patches, err := patchFor(pod, d.Pod)
 	if err != nil {
-		return admission.Errored(http.StatusInternalServerError, err)
+		return admission.Errored(http.StatusInternalServerError, err), nil
 	}
-	resp := admission.Allowed("")
-	if len(patches) > 0 {
-		resp = admission.Patched("", patches...)
+	if len(patches) == 0 {
+		return admission.Allowed("").WithWarnings(d.Warnings...), nil
 	}
-	return resp.WithWarnings(d.Warnings...)
+	// A valid result (nearly always) costs one validation; only an invalid
+	// one is compared with the pod as sent.
+	if len(podvalidation.Pod(d.Pod)) > 0 {
+		if errs := podvalidation.Introduced(pod, d.Pod); len(errs) > 0 {
+			return admission.Allowed("").WithWarnings(append(d.Warnings, "sparkplane: "+invalidPatchMessage(errs))...), errs
+		}
+	}
+	return admission.Patched("", patches...).WithWarnings(d.Warnings...), nil
+}
+
+// denied refuses a pod the user must fix, with HTTP 400 (Bad Request), not
+// the 403 (Forbidden) of admission.Denied: Spark's Kubernetes client
+// (fabric8) prefixes the message of every 403 with "Forbidden! User <name>
+// doesn't have permission.", which sends users looking at RBAC instead of
+// at the annotation this message names (docs/webhook.md shows the output).
+func denied(msg string) admission.Response {
+	return admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{Result: &metav1.Status{
+		Status: metav1.StatusFailure, Code: http.StatusBadRequest, Reason: metav1.StatusReasonBadRequest, Message: msg,
+	}}}
+}
+
+func invalidPatchMessage(errs field.ErrorList) string {
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.Error()
+	}
+	return "pod admitted without placement: the webhook's patch would make it invalid (" + strings.Join(msgs, "; ") +
+		"); fix the sparkplane configuration (check it with `sparkplane config validate`)"
+}
+
+// notify records the decision's events: a withheld patch on the pod, and
+// each ignored annotation on the executor and on its driver.
+func (m *Mutator) notify(ns, name string, drv *placement.DriverInfo, d placement.Decision, invalid field.ErrorList) {
+	if len(invalid) > 0 {
+		m.Events.Admitted(ns, name, ReasonInvalidPatch, invalidPatchMessage(invalid))
+	}
+	for _, msg := range d.Ignored {
+		m.Events.Admitted(ns, name, ReasonInvalidAnnotation, msg+"; ignored: the default applies")
+		if drv != nil {
+			m.Events.Existing(ns, drv.Name, ReasonInvalidAnnotation, "executor "+name+": "+msg+"; ignored: the default applies")
+		}
+	}
 }
 
 // mutable is the part of a pod that placement may change. Diffing only this

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -14,8 +15,10 @@ import (
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/sparkplane/sparkplane/pkg/apis/config/v1alpha1"
@@ -159,11 +162,16 @@ func TestPatchAppliesToRawObjectAndKeepsUnknownFields(t *testing.T) {
 	}
 }
 
+// A driver with an invalid annotation is refused with 400 Bad Request: a
+// 403 makes Spark's client say the user lacks permission (docs/webhook.md).
 func TestDriverWithInvalidAnnotationIsDenied(t *testing.T) {
 	h := testHandler(staticLookup{})
 	rec, out := post(h, review(t, `{"metadata":{"name":"d","labels":{"spark-role":"driver"},"annotations":{"sparkplane.io/zone-pinning":"sometimes"}}}`), "application/json")
 	if rec.Code != 200 || out.Response.Allowed || !strings.Contains(out.Response.Result.Message, `sparkplane.io/zone-pinning="sometimes"`) {
 		t.Fatalf("%d %s", rec.Code, rec.Body.String())
+	}
+	if r := out.Response.Result; r.Code != http.StatusBadRequest || r.Reason != metav1.StatusReasonBadRequest || r.Status != metav1.StatusFailure {
+		t.Errorf("denial status: code %d reason %q status %q, want 400 BadRequest Failure", r.Code, r.Reason, r.Status)
 	}
 }
 
@@ -257,6 +265,119 @@ func TestExecutorWaitsForALaggingCache(t *testing.T) {
 			_ = json.Unmarshal(patched, &pod)
 			if got := pod.Annotations[placement.AnnotationZone]; got != tt.wantZone {
 				t.Errorf("zone %q, want %q (%s)", got, tt.wantZone, pod.Annotations[placement.AnnotationDecision])
+			}
+		})
+	}
+}
+
+// notified is a Notifier that keeps what it is told: the handler's output,
+// checked by the tests below (PodEvents itself is tested in events_test.go).
+type notified struct {
+	mu     sync.Mutex
+	events []string // "admitted|existing ns/name reason: message"
+}
+
+func (n *notified) Admitted(ns, name, reason, msg string) { n.add("admitted", ns, name, reason, msg) }
+func (n *notified) Existing(ns, name, reason, msg string) { n.add("existing", ns, name, reason, msg) }
+func (n *notified) add(kind, ns, name, reason, msg string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.events = append(n.events, kind+" "+ns+"/"+name+" "+reason+": "+msg)
+}
+
+// bogusTolerations is a configuration that validation should refuse but the
+// handler must survive anyway (issue 11): built directly, not validated.
+func bogusTolerations() *v1alpha1.SparkplaneConfiguration {
+	c := &v1alpha1.SparkplaneConfiguration{Provider: v1alpha1.Provider{Preset: v1alpha1.ProviderAKS,
+		SpotTolerations: []corev1.Toleration{{Key: "", Operator: "Bogus", Effect: "Sometimes"}}}}
+	v1alpha1.SetDefaults(c)
+	return c
+}
+
+// The last line of defence: a patch that would make the pod invalid is never
+// returned; the pod is admitted unchanged, with a warning, a metric and an
+// event. Errors the pod had before the webhook are not the webhook's.
+func TestPatchThatWouldInvalidateThePodIsWithheld(t *testing.T) {
+	const executor = `{"metadata":{"name":"e-1","labels":{"spark-role":"executor","spark-app-selector":"a"}},` +
+		`"spec":{"containers":[{"name":"c","image":"spark"}]%s}}`
+	ownBadToleration := `,"tolerations":[{"key":"x","operator":"Nope"}]`
+	tests := []struct {
+		name        string
+		cfg         *v1alpha1.SparkplaneConfiguration
+		pod         string
+		wantPatched bool
+		wantWarning string
+	}{
+		{"bogus spot toleration in the config", bogusTolerations(), fmt.Sprintf(executor, ""), false,
+			`spec.tolerations[0].operator: Unsupported value: "Bogus"`},
+		{"valid config", v1alpha1.Default(), fmt.Sprintf(executor, ""), true, ""},
+		{"the pod's own invalid toleration is not the patch's fault", v1alpha1.Default(), fmt.Sprintf(executor, ownBadToleration), true, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			events := &notified{}
+			m := &Mutator{Config: tt.cfg, Lookup: staticLookup{}, Metrics: NewMetrics(func() float64 { return 0 }), Log: logr.Discard(), Events: events}
+			rec, out := post(AdmissionHandler(m, logr.Discard()), review(t, tt.pod), "application/json")
+			if rec.Code != 200 || out.Response == nil || !out.Response.Allowed {
+				t.Fatalf("not admitted: %d %s", rec.Code, rec.Body.String())
+			}
+			if patched := out.Response.Patch != nil; patched != tt.wantPatched {
+				t.Fatalf("patched %v, want %v: %s", patched, tt.wantPatched, out.Response.Patch)
+			}
+			withheld := testutil.ToFloat64(m.Metrics.InvalidPatches.WithLabelValues("executor"))
+			if tt.wantPatched {
+				if withheld != 0 || len(events.events) != 0 || len(out.Response.Warnings) != 0 {
+					t.Errorf("valid patch reported as invalid: metric %v events %q warnings %q", withheld, events.events, out.Response.Warnings)
+				}
+				return
+			}
+			const prefix = "sparkplane: pod admitted without placement: the webhook's patch would make it invalid ("
+			if len(out.Response.Warnings) != 1 || !strings.HasPrefix(out.Response.Warnings[0], prefix) || !strings.Contains(out.Response.Warnings[0], tt.wantWarning) {
+				t.Errorf("warnings %q, want one containing %q", out.Response.Warnings, tt.wantWarning)
+			}
+			if withheld != 1 || testutil.ToFloat64(m.Metrics.Admissions.WithLabelValues("executor", "unchanged")) != 1 {
+				t.Errorf("invalid_patches %v, admissions{executor,unchanged} %v; want 1, 1", withheld, testutil.ToFloat64(m.Metrics.Admissions.WithLabelValues("executor", "unchanged")))
+			}
+			if len(events.events) != 1 || !strings.HasPrefix(events.events[0], "admitted ns/e-1 InvalidPatch: pod admitted without placement") ||
+				!strings.Contains(events.events[0], tt.wantWarning) {
+				t.Errorf("events %q", events.events)
+			}
+		})
+	}
+}
+
+// An invalid executor annotation leaves a trace: events for the executor
+// (once it exists) and its driver; none for a dry run, whose pod never exists.
+func TestInvalidExecutorAnnotationIsRecorded(t *testing.T) {
+	const pod = `{"metadata":{"name":"e-1","labels":{"spark-role":"executor"},"annotations":{"sparkplane.io/executor-capacity-type":"cheap"}},"spec":{"containers":[{"name":"c"}]}}`
+	const msg = `annotation sparkplane.io/executor-capacity-type="cheap" is not valid: allowed values are on-demand, spot, prefer-on-demand, prefer-spot, any`
+	for _, tt := range []struct {
+		name   string
+		dryRun bool
+		want   []string
+	}{
+		{"created", false, []string{"admitted ns/e-1 InvalidAnnotation: " + msg, "existing ns/drv InvalidAnnotation: executor e-1: " + msg}},
+		{"dry run", true, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			events := &notified{}
+			m := &Mutator{Config: v1alpha1.Default(), Lookup: staticLookup{driver: &placement.DriverInfo{Name: "drv", NodeName: "n", Zone: "z"}},
+				Metrics: NewMetrics(func() float64 { return 0 }), Log: logr.Discard(), Events: events}
+			body := review(t, pod)
+			if tt.dryRun {
+				body = bytes.Replace(body, []byte(`"operation":"CREATE"`), []byte(`"operation":"CREATE","dryRun":true`), 1)
+			}
+			_, out := post(AdmissionHandler(m, logr.Discard()), body, "application/json")
+			if !out.Response.Allowed || out.Response.Patch == nil {
+				t.Fatalf("%+v", out.Response)
+			}
+			if len(events.events) != len(tt.want) {
+				t.Fatalf("events %q, want %d", events.events, len(tt.want))
+			}
+			for i, w := range tt.want {
+				if !strings.HasPrefix(events.events[i], w) {
+					t.Errorf("event %q, want prefix %q", events.events[i], w)
+				}
 			}
 		})
 	}

@@ -22,6 +22,7 @@ type Metrics struct {
 	Fallbacks        *prometheus.CounterVec
 	DriverLookups    *prometheus.CounterVec
 	CacheWaits       *prometheus.CounterVec
+	InvalidPatches   *prometheus.CounterVec
 	EscapeEvictions  prometheus.Counter
 	EscapeApps       prometheus.Counter
 	APIRequests      *prometheus.CounterVec
@@ -60,6 +61,10 @@ func NewMetrics(cacheAge func() float64) *Metrics {
 			Name: "sparkplane_webhook_cache_waits_total",
 			Help: "Executors whose driver the cache did not yet show bound, by outcome: caught-up (the informer delivered it in time) or timed-out.",
 		}, []string{"outcome"}),
+		InvalidPatches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sparkplane_webhook_invalid_patches_total",
+			Help: "Spark pods admitted unchanged, by role, because sparkplane's patch would have made them invalid (a configuration that writes what the API server rejects); each also gets an admission warning and an InvalidPatch event.",
+		}, []string{"role"}),
 		EscapeEvictions: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sparkplane_webhook_escape_evictions_total",
 			Help: "Executors deleted by the availability escape after staying unschedulable in their driver's zone.",
@@ -74,7 +79,7 @@ func NewMetrics(cacheAge func() float64) *Metrics {
 		}, []string{"method"}),
 		placements: newPlacementCollector(),
 	}
-	m.collectors = []prometheus.Collector{m.placements, m.Admissions, m.DecisionLatency, m.ZoneDecisions, m.Fallbacks, m.DriverLookups, m.CacheWaits,
+	m.collectors = []prometheus.Collector{m.placements, m.Admissions, m.DecisionLatency, m.ZoneDecisions, m.Fallbacks, m.DriverLookups, m.CacheWaits, m.InvalidPatches,
 		m.EscapeEvictions, m.EscapeApps, m.APIRequests,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "sparkplane_webhook_cache_last_event_age_seconds",

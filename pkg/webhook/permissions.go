@@ -42,24 +42,25 @@ func (p Permission) String() string {
 }
 
 // RequiredPermissions lists what the webhook needs with cfg: what its
-// informers list and watch, and what the availability escape writes. It is
-// the code's own account of its API use; the chart's ClusterRole grants
-// exactly this (plus get, for kubectl-style debugging with its identity,
-// and events, which the chart grants whether or not the escape is on).
+// informers list and watch, the events it records, and what the
+// availability escape writes. It is the code's own account of its API use;
+// the chart's ClusterRole grants exactly this (plus get, for kubectl-style
+// debugging with its identity, and events in events.k8s.io too).
 func RequiredPermissions(cfg *v1alpha1.SparkplaneConfiguration) []Permission {
 	const pods, nodes = "the cache of Spark pods (drivers and where they run)", "the cache of node zone labels"
+	const events = "InvalidAnnotation and InvalidPatch events on Spark pods"
 	perms := []Permission{
 		{Verb: "list", Resource: "pods", Why: pods},
 		{Verb: "watch", Resource: "pods", Why: pods},
 		{Verb: "list", Resource: "nodes", Why: nodes},
 		{Verb: "watch", Resource: "nodes", Why: nodes},
+		{Verb: "create", Resource: "events", Why: events},
+		{Verb: "patch", Resource: "events", Why: events + " (repeats are patched)"},
 	}
 	if cfg.AvailabilityEscape.Enabled {
 		perms = append(perms,
 			Permission{Verb: "patch", Resource: "pods", Why: "availabilityEscape: marking an app's driver with its zone fallback", Escape: true},
 			Permission{Verb: "delete", Resource: "pods", Why: "availabilityEscape: deleting executors stuck in their driver's zone", Escape: true},
-			Permission{Verb: "create", Resource: "events", Why: "availabilityEscape: ZoneFallback events", Escape: true},
-			Permission{Verb: "patch", Resource: "events", Why: "availabilityEscape: ZoneFallback events (repeats are patched)", Escape: true},
 		)
 	}
 	return perms

@@ -24,8 +24,8 @@ func TestRequiredPermissions(t *testing.T) {
 		cfg  *v1alpha1.SparkplaneConfiguration
 		want []string
 	}{
-		{"defaults: the informers only", v1alpha1.Default(), []string{"list pods", "watch pods", "list nodes", "watch nodes"}},
-		{"escape: also its writes", escape, []string{"list pods", "watch pods", "list nodes", "watch nodes", "patch pods", "delete pods", "create events", "patch events"}},
+		{"defaults: the informers and events", v1alpha1.Default(), []string{"list pods", "watch pods", "list nodes", "watch nodes", "create events", "patch events"}},
+		{"escape: also its writes", escape, []string{"list pods", "watch pods", "list nodes", "watch nodes", "create events", "patch events", "patch pods", "delete pods"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []string
@@ -60,6 +60,8 @@ func TestCheckPermissions(t *testing.T) {
 			wantErr: []string{"system:serviceaccount:ns1:sp-webhook lacks 1 permission", "list nodes (cluster-wide)", "ClusterRole sp-webhook", "--skip-permission-check"}},
 		{name: "escape writes denied", denied: []string{"patch pods", "delete pods"}, wantMissing: []string{"patch pods", "delete pods"},
 			wantErr: []string{"lacks 2 permission", "delete pods (cluster-wide)", "availabilityEscape.enabled=true"}},
+		{name: "events denied", denied: []string{"create events", "patch events"}, wantMissing: []string{"create events", "patch events"},
+			wantErr: []string{"lacks 2 permission", "create events (cluster-wide), for InvalidAnnotation and InvalidPatch events on Spark pods", "ClusterRole sp-webhook"}},
 		{name: "reviews fail", reviewErr: errors.New("connection refused"), wantErr: []string{"SelfSubjectAccessReview", "connection refused"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -32,12 +32,13 @@ type Options struct {
 
 // Webhook is the assembled component: caches, handler, escape and server.
 type Webhook struct {
-	Cache   *Cache
-	Metrics *Metrics
-	server  *Server
-	escape  *Escape
-	events  record.EventBroadcaster
-	log     logr.Logger
+	Cache     *Cache
+	Metrics   *Metrics
+	server    *Server
+	escape    *Escape
+	events    record.EventBroadcaster
+	eventSink record.EventSink
+	log       logr.Logger
 }
 
 // New wires the webhook. It binds the port and checks the certificate flags, so a bad
@@ -74,17 +75,23 @@ func New(opts Options) (*Webhook, error) {
 	w.Cache = cache
 	w.Metrics.SetPlacementSource(cache.Placements)
 
+	// Events are written by the broadcaster's goroutine, never on the
+	// admission path; it also rate-limits and aggregates repeats.
+	w.events = record.NewBroadcaster()
+	recorder := w.events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "sparkplane-webhook"})
+	w.eventSink = &typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")}
+	podEvents := NewPodEvents(recorder, cache.Pod, opts.Log.WithName("events"))
+	if err := cache.AddPodHandler(podEvents); err != nil {
+		return nil, err
+	}
 	if esc := opts.Config.AvailabilityEscape; esc.Enabled {
-		w.events = record.NewBroadcaster()
 		w.escape = &Escape{
 			Client: client, Cache: cache, Window: esc.Window.Duration, Interval: esc.Interval.Duration,
-			Recorder: w.events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "sparkplane-webhook"}),
-			Metrics:  w.Metrics, Log: opts.Log.WithName("escape"),
+			Recorder: recorder, Metrics: w.Metrics, Log: opts.Log.WithName("escape"),
 		}
-		w.events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
 	}
 
-	mutator := &Mutator{Config: opts.Config, Lookup: cache, Metrics: w.Metrics, Log: opts.Log.WithName("mutator"), CacheWait: DefaultCacheWait}
+	mutator := &Mutator{Config: opts.Config, Lookup: cache, Metrics: w.Metrics, Log: opts.Log.WithName("mutator"), CacheWait: DefaultCacheWait, Events: podEvents}
 	mux := http.NewServeMux()
 	mux.Handle(PathMutate, AdmissionHandler(mutator, opts.Log))
 	mux.HandleFunc(PathHealthz, func(rw http.ResponseWriter, _ *http.Request) { _, _ = rw.Write([]byte("ok")) })
@@ -113,8 +120,9 @@ func (w *Webhook) Addr() string { return w.server.Addr() }
 // blocks until ctx ends.
 func (w *Webhook) Run(ctx context.Context) error {
 	w.Cache.Start(ctx)
+	w.events.StartRecordingToSink(w.eventSink)
+	defer w.events.Shutdown()
 	if w.escape != nil {
-		defer w.events.Shutdown()
 		go func() {
 			if w.Cache.WaitForSync(ctx) {
 				w.escape.Run(ctx)

@@ -251,11 +251,11 @@ func TestMissingPermissionsFailLoudly(t *testing.T) {
 			[]string{"list pods", "create events"})
 	})
 
-	noNodes := func(t *testing.T, name string) *release {
+	without := func(t *testing.T, name, resource string) *release {
 		r := render(t, name, name)
 		role := r.get(t, "ClusterRole", name+"-webhook")
 		cr := typed[rbacv1.ClusterRole](t, role)
-		cr.Rules = slices.DeleteFunc(cr.Rules, func(rule rbacv1.PolicyRule) bool { return slices.Contains(rule.Resources, "nodes") })
+		cr.Rules = slices.DeleteFunc(cr.Rules, func(rule rbacv1.PolicyRule) bool { return slices.Contains(rule.Resources, resource) })
 		edited, err := runtime.DefaultUnstructuredConverter.ToUnstructured(cr)
 		if err != nil {
 			t.Fatal(err)
@@ -271,14 +271,24 @@ func TestMissingPermissionsFailLoudly(t *testing.T) {
 	}
 
 	t.Run("nodes rule removed", func(t *testing.T) {
-		r := noNodes(t, "sparkplane-nonodes")
+		r := without(t, "sparkplane-nonodes", "nodes")
 		err := startChartWebhook(t, r, nil).cmd.exitErr(t)
 		checkPermissionError(t, err, []string{"system:serviceaccount:sparkplane-nonodes:sparkplane-nonodes-webhook lacks 2",
 			"list nodes (cluster-wide)", "watch nodes (cluster-wide)", "ClusterRole sparkplane-nonodes-webhook"}, []string{"pods"})
 	})
 
+	// Events are needed whether or not the escape is on: the webhook
+	// reports invalid annotations and withheld patches with them.
+	t.Run("events rules removed", func(t *testing.T) {
+		r := without(t, "sparkplane-noevents", "events")
+		err := startChartWebhook(t, r, nil).cmd.exitErr(t)
+		checkPermissionError(t, err, []string{"system:serviceaccount:sparkplane-noevents:sparkplane-noevents-webhook lacks 2",
+			"create events (cluster-wide), for InvalidAnnotation and InvalidPatch events", "patch events (cluster-wide)", "ClusterRole sparkplane-noevents-webhook"},
+			[]string{"list pods", "list nodes"})
+	})
+
 	t.Run("nodes rule removed, check skipped", func(t *testing.T) {
-		r := noNodes(t, "sparkplane-skipcheck")
+		r := without(t, "sparkplane-skipcheck", "nodes")
 		w := startChartWebhook(t, r, nil, "--skip-permission-check")
 		eventually(t, "a log line naming the forbidden nodes list and the fix", func() bool {
 			return shared.logs.contains("may not list or watch nodes", "grant list and watch on nodes", w.user)
