@@ -34,7 +34,7 @@ func TestConfigValidate(t *testing.T) {
 			doc:  hdr + "zonepinning:\n  mode: preferred\navailabilityEscape:\n  window: 1ns\npreferredWeight: 0\n",
 			want: []string{
 				`line 3: zonepinning: Forbidden: unknown field; did you mean "zonePinning"?`,
-				`line 6: availabilityEscape.window: Invalid value: "1ns": must be at least 30s`,
+				`line 6: availabilityEscape.window: Invalid value: "1ns": must be at least 1s`,
 				`line 7: preferredWeight: Invalid value: 0: must be 1-100 (the weight of a preferred scheduling term); omit it for the default 100`,
 			},
 		},

@@ -3,6 +3,7 @@ package v1alpha1
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 const hdr = "apiVersion: sparkplane.io/v1alpha1\nkind: SparkplaneConfiguration\n"
@@ -106,8 +107,13 @@ func TestParse(t *testing.T) {
 		{name: "nested wrong case", doc: hdr + "availabilityEscape:\n  Enabled: true\n", wantErr: `line 4: availabilityEscape.Enabled: Forbidden: unknown field; did you mean "enabled"?`},
 		{name: "duplicate key", doc: hdr + "zoneLabel: a\nzoneLabel: b\n", wantErr: `line 4: zoneLabel: Duplicate value: "zoneLabel"`},
 		{name: "second document", doc: hdr + "---\n" + hdr + "zoneLabel: 'a b'\n", wantErr: "line 4: a second YAML document (after ---); a configuration file holds one SparkplaneConfiguration"},
-		{name: "window too short", doc: hdr + "availabilityEscape:\n  window: 1ns\n", wantErr: `line 4: availabilityEscape.window: Invalid value: "1ns": must be at least 30s such as 5m: a shorter window deletes executors`},
-		{name: "interval too short", doc: hdr + "availabilityEscape:\n  interval: 1ns\n", wantErr: `line 4: availabilityEscape.interval: Invalid value: "1ns": must be at least 1s`},
+		{name: "window too short", doc: hdr + "availabilityEscape:\n  window: 1ns\n", wantErr: `line 4: availabilityEscape.window: Invalid value: "1ns": must be at least 1s, such as 5m: executors still pending`},
+		{name: "interval too short", doc: hdr + "availabilityEscape:\n  interval: 1ns\n", wantErr: `line 4: availabilityEscape.interval: Invalid value: "1ns": must be at least 100ms`},
+		{name: "short escape for tests", doc: hdr + "availabilityEscape:\n  window: 2s\n  interval: 500ms\n", check: func(t *testing.T, c *SparkplaneConfiguration) {
+			if c.AvailabilityEscape.Window.Duration != 2*time.Second || c.AvailabilityEscape.Interval.Duration != 500*time.Millisecond {
+				t.Errorf("escape %+v", c.AvailabilityEscape)
+			}
+		}},
 		{name: "bad duration", doc: hdr + "availabilityEscape:\n  interval: often\n", wantErr: `line 4: availabilityEscape.interval: Invalid value: "often": must be a duration such as 30s, 5m or 1h30m`},
 		{name: "weight 0", doc: hdr + "preferredWeight: 0\n", wantErr: `line 3: preferredWeight: Invalid value: 0: must be 1-100 (the weight of a preferred scheduling term); omit it for the default 100`},
 		{name: "weight -3", doc: hdr + "preferredWeight: -3\n", wantErr: `preferredWeight: Invalid value: -3: must be 1-100`},
