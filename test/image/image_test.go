@@ -242,7 +242,8 @@ func TestImage(t *testing.T) {
 			args []string
 			want string
 		}{
-			{[]string{"version"}, "sparkplane " + version + "\n"},
+			{[]string{"version"}, "sparkplane " + version + " ("},
+			{[]string{"version", "-o", "json"}, `"version": "` + version + `"`},
 			{[]string{"webhook", "--help"}, "--tls-cert-file"},
 			{[]string{"scheduler", "--help"}, "--config"},
 		} {
