@@ -67,7 +67,11 @@ if ! built; then
       cp "${module}/go.mod" "${module}/go.sum" "${src}/"
       (cd "${src}" && GOTOOLCHAIN="${toolchain}" GOFLAGS=-mod=mod go get -tool "sigs.k8s.io/karpenter/kwok@${version}") >&2
     fi
+    # go list -m prints an empty Dir for a module not yet in the module cache
+    # (a cold cache): download it first.
+    (cd "${src}" && GOTOOLCHAIN="${toolchain}" go mod download sigs.k8s.io/karpenter) >&2
     moddir="$(cd "${src}" && GOTOOLCHAIN="${toolchain}" go list -m -f '{{.Dir}}' sigs.k8s.io/karpenter)"
+    [[ -n "${moddir}" && -d "${moddir}/kwok" ]] || { echo "hack/karpenter.sh: sigs.k8s.io/karpenter is not in the module cache after go mod download" >&2; exit 1; }
     (cd "${src}" && GOTOOLCHAIN="${toolchain}" go build -trimpath \
       -ldflags "-s -w -X sigs.k8s.io/karpenter/pkg/operator.Version=${version}" \
       -o "${tmp}/out/karpenter" sigs.k8s.io/karpenter/kwok) >&2
