@@ -39,7 +39,7 @@ func newLocalCommand() *cobra.Command {
 		Short: "Run a local multi-zone Kubernetes cluster that runs real Spark (no Docker)",
 	}
 	cmd.PersistentFlags().StringVar(&dir, "dir", dir, "The local cluster's state directory (kubeconfig, pod directories and logs): new, empty, or an earlier local cluster's.")
-	cmd.AddCommand(newLocalUpCommand(&dir), newLocalLogsCommand(&dir), newLocalSubmitCommand(&dir))
+	cmd.AddCommand(newLocalUpCommand(&dir), newLocalLogsCommand(&dir), newLocalSubmitCommand(&dir), newLocalInterruptCommand(&dir))
 	return cmd
 }
 
@@ -51,6 +51,7 @@ func newLocalUpCommand(dir *string) *cobra.Command {
 		kubeconfig, configFile       string
 		webhookOn, recreate          bool
 		scheduler                    string
+		auto                         autoscalerFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "up",
@@ -75,12 +76,27 @@ logs'); starting again there needs --recreate, which deletes that cluster's
 files (and only those). Two clusters never share a directory: a second
 'local up' on a running cluster's directory fails at once.
 
+With --autoscaler karpenter the cluster runs the real Karpenter (its KWOK
+cloud provider, built once from the Go module proxy by hack/karpenter.sh into
+.cache/; the first build takes about 5 minutes) as a child process, with
+instance types generated from --zones (c5/m5/r5 shapes of 2 to 32 vCPU; spot
+cheaper than on-demand, by a discount that differs by zone; no r5 spot in
+the last zone; no spot at all in --no-spot-zones) and one NodePool, or the
+pools of --nodepool-file. It starts with no static nodes (unless
+--on-demand-per-zone/--spot-per-zone say otherwise): Karpenter launches nodes
+for pending pods, each gets a process kubelet, and removes them when they are
+empty or underutilized; a removed node's pods end as on a real node loss.
+'sparkplane local interrupt NODE' interrupts a node as a spot interruption
+does. Karpenter is stopped first on shutdown.
+
 Flags are checked before anything starts. It prints a line per start-up step
 (the first run installs pyspark, about a minute), one "ready" line with how to
 use the cluster, and runs until SIGINT/SIGTERM; then it stops every process
 it started.`,
 		Example: `  sparkplane local up --zones zone-a,zone-b,zone-c --spot-per-zone 2
   sparkplane local up --recreate          # start again in the same --dir
+  sparkplane local up --autoscaler karpenter --consolidate-after 10s
+  sparkplane local up --autoscaler karpenter --nodepool-file pools.yaml
   sparkplane local spark-submit -- --name demo local:///path/to/job.py`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -101,6 +117,9 @@ it started.`,
 			opts.Zones = splitList(zones)
 			opts.OnDemandPerZone, opts.SpotPerZone, opts.NodeCPU, opts.NodeMemory = onDemand, spot, cpu, memory
 			opts.Kubelet, opts.Webhook, opts.Config, opts.Scheduler = kubelet, webhookOn, cfg, scheduler
+			if err := auto.options(&opts, cmd.Flags().Changed); err != nil {
+				return err
+			}
 			if err := opts.Validate(); err != nil {
 				return err
 			}
@@ -121,7 +140,11 @@ it started.`,
 				return err
 			}
 			defer func() {
-				fmt.Fprintln(out, "stopping: killing pod processes, then webhook, scheduler, apiserver, etcd ...")
+				if opts.Autoscaler == localcluster.AutoscalerKarpenter {
+					fmt.Fprintln(out, "stopping: Karpenter, then pod processes, webhook, scheduler, apiserver, etcd ...")
+				} else {
+					fmt.Fprintln(out, "stopping: killing pod processes, then webhook, scheduler, apiserver, etcd ...")
+				}
 				c.Stop()
 				fmt.Fprintf(out, "stopped; pod logs stay in %s ('sparkplane local logs --dir %s POD'); 'local up --recreate' starts afresh there\n", opts.Dir, opts.Dir)
 			}()
@@ -149,6 +172,7 @@ it started.`,
 	f.StringVar(&scheduler, "scheduler", localcluster.SchedulerDefault, "default: the stock kube-scheduler; sparkplane: kube-scheduler with sparkplane's gang scheduling and queues (the webhook points Spark pods at it).")
 	f.StringVar(&kubeconfig, "kubeconfig", "", "Also write the cluster's kubeconfig to this path.")
 	f.StringVar(&configFile, "config", "", "SparkplaneConfiguration file for the webhook (see 'sparkplane config print-defaults').")
+	auto.add(f)
 	f.BoolVar(&recreate, "recreate", false, "Replace the earlier cluster in --dir: delete its kubeconfig, node and pod directories and logs (nothing else) and start afresh.")
 	return cmd
 }
@@ -160,6 +184,7 @@ func printReady(out io.Writer, c *localcluster.Cluster, opts localcluster.Option
 	}
 	fmt.Fprintf(out, "ready in %s: %d nodes in %d zones (%s), kubelet %s, webhook %s, API server %s\n",
 		took.Round(100*time.Millisecond), len(c.Nodes()), len(opts.Zones), strings.Join(opts.Zones, ", "), opts.Kubelet, hook, c.CP.Config.Host)
+	printPools(out, c)
 	fmt.Fprintf(out, "  export KUBECONFIG=%s\n", kubeconfig)
 	fmt.Fprintf(out, "  sparkplane local spark-submit --dir %s -- --name my-job local:///abs/path/to/job.py\n", opts.Dir)
 	fmt.Fprintf(out, "  sparkplane local logs --dir %s [-f] POD\n", opts.Dir)

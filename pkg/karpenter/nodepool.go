@@ -99,32 +99,32 @@ type Budget struct {
 type NodePoolOptions struct {
 	// Name of the NodePool (cluster-scoped); Karpenter labels its nodes
 	// karpenter.sh/nodepool=Name.
-	Name string
+	Name string `json:"name"`
 	// NodeClass names the KWOKNodeClass its nodes use.
-	NodeClass string
+	NodeClass string `json:"nodeClass,omitempty"`
 	// CapacityTypes the pool may launch: spot and/or on-demand (both when
 	// empty).
-	CapacityTypes []string
+	CapacityTypes []string `json:"capacityTypes,omitempty"`
 	// Zones restricts the pool to these zones (all zones of the instance
 	// types when empty).
-	Zones []string
+	Zones []string `json:"zones,omitempty"`
 	// ConsolidationPolicy: WhenEmpty, WhenEmptyOrUnderutilized or Balanced
 	// (Karpenter's default, WhenEmptyOrUnderutilized, when empty).
-	ConsolidationPolicy string
+	ConsolidationPolicy string `json:"consolidationPolicy,omitempty"`
 	// ConsolidateAfter is how long a node must be consolidatable before
 	// Karpenter acts: "30s", "1m30s", "Never" (Karpenter's default, 0s, when
 	// empty).
-	ConsolidateAfter string
+	ConsolidateAfter string `json:"consolidateAfter,omitempty"`
 	// Budgets limit how many nodes may be disrupted at once (Karpenter's
 	// default, 10% of the pool's nodes, when empty).
-	Budgets []Budget
+	Budgets []Budget `json:"budgets,omitempty"`
 	// Limits cap the pool's total resources, e.g. cpu: 64; provisioning
 	// stops at the limit.
-	Limits map[string]string
+	Limits map[string]string `json:"limits,omitempty"`
 	// Weight orders pools: Karpenter tries higher weights first (0-100).
-	Weight *int32
+	Weight *int32 `json:"weight,omitempty"`
 	// Labels are put on every node of the pool.
-	Labels map[string]string
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 // NodePool is a Karpenter v1 NodePool.

@@ -26,11 +26,12 @@ const (
 	eventsDir      = "events"
 	tlsCert        = "tls.crt"
 	tlsKey         = "tls.key"
+	karpenterDir   = "karpenter" // instance types and pools given to Karpenter
 )
 
 // createdEntries is what a cluster writes into its directory; --recreate
 // removes these and nothing else.
-var createdEntries = []string{kubeconfigFile, nodesDir, logsDir, jobsDir, eventsDir, tlsCert, tlsKey}
+var createdEntries = []string{kubeconfigFile, nodesDir, logsDir, jobsDir, eventsDir, tlsCert, tlsKey, karpenterDir}
 
 // ErrClusterExists is returned by Start for a directory that holds an
 // earlier cluster when Options.Recreate is false.

@@ -28,6 +28,7 @@ import (
 
 	"github.com/sparkplane/sparkplane/pkg/apis/config/v1alpha1"
 	"github.com/sparkplane/sparkplane/pkg/controlplane"
+	"github.com/sparkplane/sparkplane/pkg/karpenter"
 	"github.com/sparkplane/sparkplane/pkg/kubelet"
 	"github.com/sparkplane/sparkplane/pkg/scheduler"
 	"github.com/sparkplane/sparkplane/pkg/sparkdist"
@@ -75,6 +76,12 @@ type Options struct {
 	Scheduler string
 	// Webhook registers the sparkplane webhook at start.
 	Webhook bool
+	// Autoscaler is AutoscalerNone (or empty) or AutoscalerKarpenter; with
+	// Karpenter, OnDemandPerZone and SpotPerZone may both be 0.
+	Autoscaler string
+	// Karpenter configures the autoscaler when Autoscaler is
+	// AutoscalerKarpenter.
+	Karpenter KarpenterOptions
 	// Config configures the webhook (and the provider's node labels).
 	Config *v1alpha1.SparkplaneConfiguration
 	// LogWriter receives the components' logs; nil writes them to
@@ -98,11 +105,20 @@ func Defaults(dir string) Options {
 	}
 }
 
-// Node is a virtual node of the cluster.
+// Node is a virtual node of the cluster: a static one, or one Karpenter
+// launched.
 type Node struct {
 	Name     string
 	Zone     string
 	Capacity v1alpha1.CapacityType
+	// InstanceType, NodePool and PricePerHour (from the generated catalog)
+	// are set for nodes Karpenter launched.
+	InstanceType string
+	NodePool     string
+	PricePerHour float64
+	// Created is when the node was created; Deleted when it was seen gone
+	// (zero while it lives).
+	Created, Deleted time.Time
 }
 
 // Cluster is a running local cluster.
@@ -123,10 +139,15 @@ type Cluster struct {
 	cancel     context.CancelFunc
 	wg         sync.WaitGroup
 
+	karpenter *KarpenterProcess        // nil without the autoscaler
+	catalog   []karpenter.InstanceType // what Karpenter was given
+	stopWatch func()                   // stops the node informer, if started
+
 	mu       sync.Mutex
 	nodes    map[string]Node // live nodes
-	deleted  map[string]Node // nodes deleted (spot interruptions), for past runs' zones
+	deleted  map[string]Node // nodes deleted (spot interruptions, scale-down), for past runs' zones
 	kubelets map[string]context.CancelFunc
+	stopping bool // Stop has begun: start no kubelet
 }
 
 // ErrInterrupted is returned by Start when its context was canceled (e.g.
@@ -168,6 +189,32 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, retErr error) {
 			return nil, fmt.Errorf("opening the component log: %w", err)
 		}
 		opts.LogWriter, c.opts.LogWriter = c.logFile, c.logFile
+	}
+
+	// Karpenter's first build takes minutes: run it while Spark and the
+	// control plane start.
+	type built struct {
+		bin string
+		err error
+	}
+	var buildc chan built
+	if opts.Autoscaler == AutoscalerKarpenter {
+		buildc = make(chan built, 1)
+		bin := opts.Karpenter.Binary
+		c.progressf("finding Karpenter (hack/karpenter.sh; the first build takes about 5 minutes on 2 cores) ...")
+		go func() {
+			if bin != "" {
+				buildc <- built{bin, checkKarpenterBinary(bin)}
+				return
+			}
+			b, err := BuildKarpenter(ctx, opts.Progress)
+			buildc <- built{b, err}
+		}()
+		defer func() {
+			if buildc != nil {
+				<-buildc // never leave the build running past Start
+			}
+		}()
 	}
 
 	if opts.Kubelet == KubeletProcess {
@@ -221,7 +268,9 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, retErr error) {
 		c.progressf("webhook registered (%s, failurePolicy %s)", WebhookConfigurationName, webhookFailurePolicy)
 	}
 
-	c.progressf("starting %d nodes (kubelet %s) ...", len(opts.Zones)*(opts.OnDemandPerZone+opts.SpotPerZone), opts.Kubelet)
+	if n := len(opts.Zones) * (opts.OnDemandPerZone + opts.SpotPerZone); n > 0 {
+		c.progressf("starting %d static nodes (kubelet %s) ...", n, opts.Kubelet)
+	}
 	for _, z := range opts.Zones {
 		for i := 0; i < opts.OnDemandPerZone; i++ {
 			if _, err := c.AddNode(ctx, z, v1alpha1.CapacityOnDemand); err != nil {
@@ -234,7 +283,19 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, retErr error) {
 			}
 		}
 	}
-	c.progressf("nodes up")
+	if buildc != nil {
+		b := <-buildc
+		buildc = nil
+		if b.err != nil {
+			return nil, fmt.Errorf("--autoscaler karpenter: %w", b.err)
+		}
+		if err := c.startKarpenter(ctx, b.bin); err != nil {
+			return nil, fmt.Errorf("--autoscaler karpenter: %w", err)
+		}
+	}
+	if len(c.Nodes()) > 0 {
+		c.progressf("%d static nodes up", len(c.Nodes()))
+	}
 	return c, nil
 }
 
@@ -258,14 +319,17 @@ func (o Options) Validate() error {
 		return fmt.Errorf("--on-demand-per-zone %d: must be 0 or more", o.OnDemandPerZone)
 	case o.SpotPerZone < 0:
 		return fmt.Errorf("--spot-per-zone %d: must be 0 or more", o.SpotPerZone)
-	case o.OnDemandPerZone+o.SpotPerZone == 0:
-		return fmt.Errorf("--on-demand-per-zone and --spot-per-zone: at least one node per zone is required")
+	case o.OnDemandPerZone+o.SpotPerZone == 0 && o.Autoscaler != AutoscalerKarpenter:
+		return fmt.Errorf("--on-demand-per-zone and --spot-per-zone: at least one node per zone is required (or --autoscaler karpenter, which may start from none)")
 	case o.Scheduler != SchedulerDefault && o.Scheduler != SchedulerSparkplane:
 		return fmt.Errorf("--scheduler %q: use %q or %q", o.Scheduler, SchedulerDefault, SchedulerSparkplane)
 	case o.Kubelet != KubeletProcess && o.Kubelet != KubeletNone:
 		return fmt.Errorf("--kubelet %q: use %q or %q", o.Kubelet, KubeletProcess, KubeletNone)
 	case o.Config == nil:
 		return fmt.Errorf("a webhook configuration is required")
+	}
+	if err := o.validateAutoscaler(); err != nil {
+		return err
 	}
 	if err := positiveQuantity("--node-cpu", o.NodeCPU, "4 or 500m"); err != nil {
 		return err
@@ -318,7 +382,7 @@ func (c *Cluster) AddNodeWithCPU(ctx context.Context, zone string, t v1alpha1.Ca
 		n++
 		name = fmt.Sprintf("%s-%s-%d", zone, t, n)
 	}
-	c.nodes[name] = Node{Name: name, Zone: zone, Capacity: t}
+	c.nodes[name] = Node{Name: name, Zone: zone, Capacity: t, Created: time.Now()}
 	c.mu.Unlock()
 
 	spec := controlplane.NodeSpec{Name: name, Zone: zone, CPU: cpu, Memory: c.opts.NodeMemory,
@@ -330,24 +394,36 @@ func (c *Cluster) AddNodeWithCPU(ctx context.Context, zone string, t v1alpha1.Ca
 		return "", err
 	}
 	if c.opts.Kubelet == KubeletProcess {
-		kctx, cancel := context.WithCancel(context.Background())
-		k := kubelet.New(kubelet.Options{
-			NodeName: name, Client: c.Client, Dir: c.NodeDir(name), IPs: c.ips, Spark: c.Spark,
-			Kubeconfig: c.Kubeconfig, Log: c.opts.Log.WithName("kubelet"),
-		})
-		c.mu.Lock()
-		c.kubelets[name] = cancel
-		c.mu.Unlock()
-		c.wg.Add(1)
-		go func() {
-			defer c.wg.Done()
-			// ErrNodeDeleted is how a spot interruption ends a kubelet.
-			if err := k.Run(kctx); err != nil && !errors.Is(err, kubelet.ErrNodeDeleted) {
-				c.opts.Log.Error(err, "kubelet stopped", "node", name)
-			}
-		}()
+		c.startKubelet(name)
 	}
 	return name, nil
+}
+
+// startKubelet runs a process kubelet for an existing Node until Stop or
+// the Node's deletion.
+func (c *Cluster) startKubelet(name string) {
+	kctx, cancel := context.WithCancel(context.Background())
+	k := kubelet.New(kubelet.Options{
+		NodeName: name, Client: c.Client, Dir: c.NodeDir(name), IPs: c.ips, Spark: c.Spark,
+		Kubeconfig: c.Kubeconfig, Log: c.opts.Log.WithName("kubelet"),
+	})
+	c.mu.Lock()
+	if c.stopping {
+		c.mu.Unlock()
+		cancel()
+		return
+	}
+	c.kubelets[name] = cancel
+	c.wg.Add(1)
+	c.mu.Unlock()
+	go func() {
+		defer c.wg.Done()
+		// ErrNodeDeleted is how a spot interruption or a scale-down ends a
+		// kubelet.
+		if err := k.Run(kctx); err != nil && !errors.Is(err, kubelet.ErrNodeDeleted) {
+			c.opts.Log.Error(err, "kubelet stopped", "node", name)
+		}
+	}()
 }
 
 // DeleteNode deletes a node, as a spot interruption does: its kubelet kills
@@ -356,10 +432,7 @@ func (c *Cluster) DeleteNode(ctx context.Context, name string) error {
 	if err := c.Client.CoreV1().Nodes().Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
 		return fmt.Errorf("deleting node %s: %w", name, err)
 	}
-	c.mu.Lock()
-	c.deleted[name] = c.nodes[name]
-	delete(c.nodes, name)
-	c.mu.Unlock()
+	c.nodeGone(name)
 	return nil
 }
 
@@ -401,10 +474,22 @@ func (c *Cluster) SparkSubmit(ctx context.Context, namespace string, args []stri
 	return c.Spark.SubmitCommand(ctx, sparkdist.Cluster{APIServerURL: c.CP.Config.Host, Namespace: namespace, Kubeconfig: c.Kubeconfig}, args), nil
 }
 
-// Stop stops the kubelets (killing their processes), the webhook and the
-// control plane, in that order, and waits for them. The directory keeps
-// the pods' logs and is free for the next Start (with Recreate).
+// Stop stops Karpenter (first, so that it launches or removes nothing
+// while the rest stops), the kubelets (killing their processes), the webhook
+// and the control plane, in that order, and waits for them. The directory
+// keeps the pods' logs and is free for the next Start (with Recreate).
 func (c *Cluster) Stop() {
+	if c.karpenter != nil {
+		if err := c.karpenter.Stop(); err != nil {
+			c.opts.Log.Error(err, "stopping Karpenter")
+		}
+	}
+	c.mu.Lock()
+	c.stopping = true
+	c.mu.Unlock()
+	if c.stopWatch != nil {
+		c.stopWatch()
+	}
 	c.mu.Lock()
 	for _, cancel := range c.kubelets {
 		cancel()
@@ -420,3 +505,6 @@ func (c *Cluster) Stop() {
 	}
 	c.dir.release()
 }
+
+// Dir is the cluster's state directory.
+func (c *Cluster) Dir() string { return c.opts.Dir }

@@ -6,14 +6,10 @@
 package autoscaler
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -21,6 +17,7 @@ import (
 
 	"github.com/sparkplane/sparkplane/pkg/controlplane"
 	"github.com/sparkplane/sparkplane/pkg/karpenter"
+	"github.com/sparkplane/sparkplane/pkg/localcluster"
 	"github.com/sparkplane/sparkplane/test/testkit"
 )
 
@@ -37,7 +34,7 @@ const (
 type env struct {
 	cp      *controlplane.ControlPlane
 	dyn     dynamic.Interface
-	karp    *karpenterProcess
+	karp    *localcluster.KarpenterProcess
 	logFile string
 }
 
@@ -64,7 +61,7 @@ func run(m *testing.M) (int, error) {
 	}
 	buildc := make(chan built, 1)
 	go func() {
-		bin, err := buildKarpenter(ctx)
+		bin, err := localcluster.BuildKarpenter(ctx, os.Stderr)
 		buildc <- built{bin, err}
 	}()
 
@@ -84,10 +81,12 @@ func run(m *testing.M) (int, error) {
 
 	setupCtx, cancelSetup := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancelSetup()
-	if err := applyCRDs(setupCtx, dyn, filepath.Join(filepath.Dir(b.bin), "crds")); err != nil {
+	if err := localcluster.ApplyKarpenterCRDs(setupCtx, dyn, localcluster.KarpenterCRDDir(b.bin)); err != nil {
 		return 1, err
 	}
-	if err := applyPoolAndClass(setupCtx, dyn); err != nil {
+	// One pool that may launch spot and on-demand nodes in every zone.
+	pool := karpenter.NodePoolOptions{Name: nodePool, ConsolidationPolicy: karpenter.ConsolidateWhenEmpty, ConsolidateAfter: "Never"}
+	if err := localcluster.ApplyNodeClassAndPools(setupCtx, dyn, karpenter.NodeClassOptions{Name: nodeClass}, []karpenter.NodePoolOptions{pool}); err != nil {
 		return 1, err
 	}
 	typesFile := filepath.Join(dir, "instance-types.json")
@@ -103,12 +102,14 @@ func run(m *testing.M) (int, error) {
 		return 1, err
 	}
 	logFile := filepath.Join(os.TempDir(), "sparkplane-autoscaler-karpenter.log")
-	karp, err := startKarpenter(setupCtx, b.bin, kubeconfig, typesFile, logFile)
+	karp, err := localcluster.StartKarpenter(setupCtx, localcluster.KarpenterProcessOptions{
+		Binary: b.bin, Kubeconfig: kubeconfig, InstanceTypesFile: typesFile, LogPath: logFile, LogLevel: "debug",
+	})
 	if err != nil {
 		return 1, err
 	}
 	defer func() {
-		if err := karp.stop(); err != nil {
+		if err := karp.Stop(); err != nil {
 			fmt.Fprintln(os.Stderr, "stopping Karpenter:", err)
 		}
 	}()
@@ -120,20 +121,7 @@ func run(m *testing.M) (int, error) {
 	go func() { defer close(readyDone); markKWOKNodesReady(readyCtx, cp.Client) }()
 	defer func() { stopReady(); <-readyDone }()
 
-	cp.Ready("control plane and Karpenter " + karp.version)
+	cp.Ready("control plane and Karpenter " + karp.Version)
 	shared = &env{cp: cp.ControlPlane, dyn: dyn, karp: karp, logFile: logFile}
 	return m.Run(), nil
-}
-
-// buildKarpenter runs hack/karpenter.sh (a no-op once built) and returns the
-// binary's path; its progress lines go to stderr.
-func buildKarpenter(ctx context.Context) (string, error) {
-	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, "../../hack/karpenter.sh")
-	cmd.Stderr = io.MultiWriter(&stderr, os.Stderr)
-	out, err := cmd.Output()
-	if err != nil {
-		return "", fmt.Errorf("hack/karpenter.sh: %w\n%s", err, stderr.String())
-	}
-	return strings.TrimSpace(string(out)), nil
 }

@@ -103,7 +103,7 @@ func TestProvisionsInPodsZone(t *testing.T) {
 			if got[karpenter.LabelNodePool] != nodePool || node.Spec.ProviderID != karpenter.ProviderIDPrefix+node.Name {
 				t.Errorf("node %s: nodepool %q, providerID %q; want %q, %q", node.Name, got[karpenter.LabelNodePool], node.Spec.ProviderID, nodePool, karpenter.ProviderIDPrefix+node.Name)
 			}
-			if !shared.karp.running() {
+			if !shared.karp.Running() {
 				t.Errorf("Karpenter exited (log: %s)", shared.logFile)
 			}
 		})
