@@ -24,6 +24,19 @@ func TestLocalUpValidatesFlagsFirst(t *testing.T) {
 		{[]string{"--kubelet", "docker"}, `--kubelet "docker"`},
 		{[]string{"--scheduler", "volcano"}, `--scheduler "volcano"`},
 		{[]string{"--kubeconfig", os.TempDir()}, "--kubeconfig " + os.TempDir() + ": is a directory"},
+		{[]string{"--autoscaler", "cluster-autoscaler"}, `--autoscaler "cluster-autoscaler": use none (static nodes only) or karpenter`},
+		{[]string{"--consolidate-after", "10s"}, `--consolidate-after needs --autoscaler karpenter`},
+		{[]string{"--on-demand-per-zone", "0", "--spot-per-zone", "0"}, `at least one node per zone is required (or --autoscaler karpenter`},
+		{[]string{"--autoscaler", "karpenter", "--consolidation-policy", "WhenUnderutilized"}, `--consolidation-policy: nodePool "default": consolidationPolicy "WhenUnderutilized": use WhenEmpty, WhenEmptyOrUnderutilized or Balanced`},
+		{[]string{"--autoscaler", "karpenter", "--consolidate-after", "90"}, `--consolidate-after: nodePool "default": consolidateAfter "90"`},
+		{[]string{"--autoscaler", "karpenter", "--disruption-budget", "110%"}, `--disruption-budget: nodePool "default": budgets[0].nodes "110%"`},
+		{[]string{"--autoscaler", "karpenter", "--capacity-types", "spot,reserved"}, `--capacity-types: nodePool "default": capacityTypes[1] "reserved": use spot or on-demand`},
+		{[]string{"--autoscaler", "karpenter", "--cpu-limit", "lots"}, `--cpu-limit: nodePool "default": limits[cpu] "lots" is not a quantity`},
+		{[]string{"--autoscaler", "karpenter", "--no-spot-zones", "zone-x"}, `--no-spot-zones: noSpotZones[0] "zone-x" is not one of the zones`},
+		{[]string{"--autoscaler", "karpenter", "--provider", "aks"}, `use provider preset karpenter`},
+		{[]string{"--autoscaler", "karpenter", "--nodepool-file", "/nonexistent/pools.yaml"}, `--nodepool-file: open /nonexistent/pools.yaml: no such file or directory`},
+		{[]string{"--autoscaler", "karpenter", "--nodepool-file", writeFile(t, "nodePools:\n- name: spot\n  consolidateAfer: 10s\n")}, `unknown field "nodePools[0].consolidateAfer"`},
+		{[]string{"--autoscaler", "karpenter", "--nodepool-file", writeFile(t, "nodePools:\n- name: spot\n"), "--consolidate-after", "5s"}, `--consolidate-after and --nodepool-file: set the pool's settings in the file`},
 	} {
 		t.Run(strings.Join(tc.flags, " "), func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "cluster")
@@ -174,4 +187,14 @@ func TestLocalLogsTailAndFollowStoppedCluster(t *testing.T) {
 	if _, err := run(t, "local", "logs", "--dir", dir, "--tail", "-2", "x"); err == nil || !strings.Contains(err.Error(), "--tail -2") {
 		t.Errorf("--tail -2: %v, want an error naming the flag", err)
 	}
+}
+
+// writeFile writes content to a new file and returns its path.
+func writeFile(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "file.yaml")
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
