@@ -60,7 +60,9 @@ func TestValidate(t *testing.T) {
 			o.Autoscaler, o.Karpenter.NodePools = AutoscalerKarpenter, append(DefaultNodePools(), DefaultNodePools()...)
 		}, `node pool 1: the name "default" is used twice`},
 		{"bad log level", func(o *Options) { o.Autoscaler, o.Karpenter.LogLevel = AutoscalerKarpenter, "verbose" }, `--karpenter-log-level "verbose"`},
-		{"fractional delay", func(o *Options) { o.Autoscaler, o.Karpenter.RegistrationDelay = AutoscalerKarpenter, 1500 * time.Millisecond }, `--registration-delay 1.5s`},
+		{"fractional delay", func(o *Options) {
+			o.Autoscaler, o.Karpenter.RegistrationDelay = AutoscalerKarpenter, 1500*time.Millisecond
+		}, `--registration-delay 1.5s`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := Defaults("/nonexistent")
