@@ -291,7 +291,7 @@ func TestLocalUpAutoscaler(t *testing.T) {
 	cmd.SetOut(out2)
 	cmd.SetErr(out2)
 	err = cmd.ExecuteContext(context.Background())
-	if err == nil || !strings.Contains(err.Error(), "Karpenter exited: exit status 3") || !strings.Contains(err.Error(), "panic: not Karpenter") ||
+	if err == nil || !strings.Contains(err.Error(), "the Karpenter process exited: exit status 3") || !strings.Contains(err.Error(), "panic: not Karpenter") ||
 		!strings.Contains(err.Error(), filepath.Join(dir, "logs", "karpenter.log")) {
 		t.Errorf("local up with a broken Karpenter: %v, want its exit, its log's end and the log's path", err)
 	}
