@@ -235,8 +235,11 @@ func StartKarpenter(ctx context.Context, o KarpenterProcessOptions) (*KarpenterP
 	)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own process group, so Stop ends it and anything it started, and a
-	// Ctrl-C meant for sparkplane reaches it only through Stop.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Ctrl-C meant for sparkplane reaches it only through Stop. Pdeathsig:
+	// if this process dies without stopping it (SIGKILL, a test binary's
+	// timeout panic), the kernel kills Karpenter too instead of leaving it
+	// running against a control plane that is gone.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return nil, fmt.Errorf("starting Karpenter %s: %w", o.Binary, err)
