@@ -72,6 +72,9 @@ type Config struct {
 	SimDuration, SimStartDelay time.Duration
 	// Timeout bounds one strategy: apps, then Karpenter removing every node.
 	Timeout time.Duration
+	// ConsolidateAfter is the NodePool's consolidateAfter (default
+	// demo.ConsolidateAfter, 10s).
+	ConsolidateAfter string
 	// Karpenter is a built binary ("" builds or finds one, see
 	// localcluster.BuildKarpenter).
 	Karpenter string
@@ -151,6 +154,9 @@ func Run(ctx context.Context, cfg Config) ([]Row, error) {
 	o := demo.AutoscaledOptions(cfg.Dir)
 	o.Recreate, o.Log, o.Progress = true, klog.NewKlogr(), cfg.Log
 	o.Karpenter.Binary = cfg.Karpenter
+	if cfg.ConsolidateAfter != "" {
+		o.Karpenter.NodePools[0].ConsolidateAfter = cfg.ConsolidateAfter
+	}
 	if cfg.Mode == ModeSim {
 		o.Kubelet = localcluster.KubeletNone
 	}
@@ -160,8 +166,8 @@ func Run(ctx context.Context, cfg Config) ([]Row, error) {
 	}
 	defer c.Stop()
 	step := func(format string, args ...any) { logf("  "+format, args...) }
-	stopWatch := demo.WatchNodes(c, step)
-	defer func() { stopWatch() }()
+	watch := demo.WatchNodes(c, step)
+	defer watch.Stop()
 
 	var app string
 	if cfg.Mode == ModeSpark {

@@ -64,8 +64,8 @@ func RunAutoscaled(ctx context.Context, out io.Writer, opts SparkOptions) error 
 	defer c.Stop()
 	step("ready: Spark %s, Karpenter (log %s), NodePool %q: spot and on-demand in %s, empty nodes removed after %s",
 		c.Spark.Version, c.KarpenterLog(), lo.Karpenter.NodePools[0].Name, strings.Join(lo.Zones, ", "), ConsolidateAfter)
-	stopWatch := WatchNodes(c, step)
-	defer func() { stopWatch() }()
+	watch := WatchNodes(c, step)
+	defer watch.Stop()
 
 	var began time.Time
 	before := func(int) error {
@@ -76,23 +76,28 @@ func RunAutoscaled(ctx context.Context, out io.Writer, opts SparkOptions) error 
 		return nil
 	}
 	after := func(i int, r *demoRun) error {
+		d := r.job.Driver
+		step("  driver     ran on %s  %s %s %s", ShortNode(d), d.Zone, d.Capacity, d.InstanceType)
 		for _, e := range r.job.Executors {
-			step("  executor %d ran on %s (%s %s %s); driver on %s (%s %s %s)", e.ID, e.Node.Name, e.Node.Zone, e.Node.Capacity, e.Node.InstanceType,
-				r.job.Driver.Name, r.job.Driver.Zone, r.job.Driver.Capacity, r.job.Driver.InstanceType)
+			where := "same zone"
+			if e.Node.Zone != d.Zone {
+				where = "CROSS-ZONE"
+			}
+			step("  executor %d ran on %s  %s %s %s  (%s)", e.ID, ShortNode(e.Node), e.Node.Zone, e.Node.Capacity, e.Node.InstanceType, where)
 		}
 		// The run's nodes are those launched since it began; their lives
 		// end when Karpenter removes them.
 		if err := WaitNoNodes(ctx, c, 5*time.Minute, step); err != nil {
 			return err
 		}
+		watch.Flush()
 		u := Usage(Launched(c.AllNodes(), began, time.Time{}), c.Catalog(), time.Now())
 		r.usage = &u
 		step("run %d: %d node(s) launched (%s; %s), %.0f node-seconds, $%.5f at the generated prices", i+1, u.Nodes, u.ByZone, u.ByType, u.NodeSeconds, u.Cost)
 		return nil
 	}
-	runs, err := runJobs(ctx, c, step, before, after)
-	stopWatch()
-	stopWatch = func() {}
+	runs, err := runJobs(ctx, c, step, AutoscaledJobArgs, before, after)
+	watch.Stop()
 	if err != nil {
 		return err
 	}

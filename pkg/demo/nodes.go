@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -78,36 +80,78 @@ func Launched(nodes []localcluster.Node, from, to time.Time) []localcluster.Node
 	return out
 }
 
-// WatchNodes prints a progress line for every node that appears or goes
-// away on c until the returned stop is called (stop prints what it has not
-// yet printed).
-func WatchNodes(c *localcluster.Cluster, step func(string, ...any)) (stop func()) {
+// NodeWatch prints a progress line for every node that appears on a
+// cluster or goes away.
+type NodeWatch struct {
+	c      *localcluster.Cluster
+	step   func(string, ...any)
+	mu     sync.Mutex
+	up     map[string]bool
+	gone   map[string]bool
+	cancel context.CancelFunc
+	done   chan struct{}
+	once   sync.Once
+}
+
+// WatchNodes starts a NodeWatch on c; nodes already there are not announced.
+func WatchNodes(c *localcluster.Cluster, step func(string, ...any)) *NodeWatch {
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	up, gone := map[string]bool{}, map[string]bool{}
-	for _, n := range c.AllNodes() { // announce only what comes from now on
-		up[n.Name], gone[n.Name] = true, !n.Deleted.IsZero()
-	}
-	poll := func() {
-		all := c.AllNodes()
-		sort.Slice(all, func(i, j int) bool { return all[i].Created.Before(all[j].Created) })
-		live := len(c.Nodes())
-		for _, n := range all {
-			if !up[n.Name] {
-				up[n.Name] = true
-				step("node up:   %s  %s %s %s ($%.4f/h); %d node(s) up", n.Name, n.Zone, n.Capacity, n.InstanceType, n.PricePerHour, live)
-			}
-			if !gone[n.Name] && !n.Deleted.IsZero() {
-				gone[n.Name] = true
-				step("node gone: %s  %s %s %s after %s; %d node(s) up", n.Name, n.Zone, n.Capacity, n.InstanceType, n.Deleted.Sub(n.Created).Round(time.Second), live)
-			}
-		}
+	w := &NodeWatch{c: c, step: step, up: map[string]bool{}, gone: map[string]bool{}, cancel: cancel, done: make(chan struct{})}
+	for _, n := range c.AllNodes() {
+		w.up[n.Name], w.gone[n.Name] = true, !n.Deleted.IsZero()
 	}
 	go func() {
-		defer close(done)
-		_ = wait.PollUntilContextCancel(ctx, 250*time.Millisecond, true, func(context.Context) (bool, error) { poll(); return false, nil })
+		defer close(w.done)
+		_ = wait.PollUntilContextCancel(ctx, 250*time.Millisecond, true, func(context.Context) (bool, error) { w.Flush(); return false, nil })
 	}()
-	return func() { cancel(); <-done; poll() }
+	return w
+}
+
+// Flush prints what has changed since the last line.
+func (w *NodeWatch) Flush() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	all := w.c.AllNodes()
+	sort.Slice(all, func(i, j int) bool { return all[i].Created.Before(all[j].Created) })
+	live := 0
+	for _, n := range all {
+		if w.up[n.Name] && !w.gone[n.Name] {
+			live++
+		}
+	}
+	for _, n := range all {
+		if !w.up[n.Name] {
+			w.up[n.Name] = true
+			live++
+			w.step("node up:   %s  %s %s %s ($%.4f/h); %d node(s) up", ShortNode(n), n.Zone, n.Capacity, n.InstanceType, n.PricePerHour, live)
+		}
+		if !w.gone[n.Name] && !n.Deleted.IsZero() {
+			w.gone[n.Name] = true
+			live--
+			w.step("node gone: %s  %s %s %s after %s; %d node(s) up", ShortNode(n), n.Zone, n.Capacity, n.InstanceType, n.Deleted.Sub(n.Created).Round(time.Second), live)
+		}
+	}
+}
+
+// Stop ends the watch after a last Flush; it may be called more than once.
+func (w *NodeWatch) Stop() {
+	w.once.Do(func() {
+		w.cancel()
+		<-w.done
+		w.Flush()
+	})
+}
+
+// ShortNode shortens the name the KWOK provider gives a node it launched
+// from a NodePool, kwok-<pool>-<id>-<random>-<n>, to kwok-<pool>-<id>
+// (the name of its NodeClaim after "kwok-"); other names stay as they are.
+func ShortNode(n localcluster.Node) string {
+	prefix := "kwok-" + n.NodePool + "-"
+	if n.NodePool == "" || !strings.HasPrefix(n.Name, prefix) {
+		return n.Name
+	}
+	id, _, _ := strings.Cut(strings.TrimPrefix(n.Name, prefix), "-")
+	return prefix + id
 }
 
 // WaitNoNodes waits until c has no node left (Karpenter removed every node

@@ -28,9 +28,17 @@ type SparkOptions struct {
 // JobArgs are the spark-submit arguments of the demo job: a PySpark job
 // with a full shuffle, in two busy phases with an idle pause between, under
 // dynamic allocation (min 1, max 4, short idle timeout), small heaps.
-func JobArgs(name, app string) []string {
+func JobArgs(name, app string) []string { return jobArgs(name, app, "512m") }
+
+// AutoscaledJobArgs are JobArgs with 4g executors: a lean driver and
+// memory-heavy executors, the usual Spark shape. On the autoscaled cluster
+// the shape decides the instance family Karpenter picks (c5 for the driver,
+// m5 for these executors), and with it the zone of the cheapest spot offer.
+func AutoscaledJobArgs(name, app string) []string { return jobArgs(name, app, "4g") }
+
+func jobArgs(name, app, executorMemory string) []string {
 	confs := []string{
-		"spark.executor.memory=512m", "spark.driver.memory=512m", "spark.executor.cores=1",
+		"spark.executor.memory=" + executorMemory, "spark.driver.memory=512m", "spark.executor.cores=1",
 		"spark.ui.enabled=false",
 		"spark.dynamicAllocation.enabled=true",
 		"spark.dynamicAllocation.shuffleTracking.enabled=true",
@@ -134,7 +142,7 @@ type demoRun struct {
 // runJobs runs the demo job twice on c: without, then with the sparkplane
 // webhook. before is called ahead of each run (e.g. to wait for an empty
 // cluster), after once the job has ended; either may be nil.
-func runJobs(ctx context.Context, c *localcluster.Cluster, step func(string, ...any),
+func runJobs(ctx context.Context, c *localcluster.Cluster, step func(string, ...any), args func(name, app string) []string,
 	before func(i int) error, after func(i int, r *demoRun) error) ([]demoRun, error) {
 	app, err := c.WriteShuffleJob()
 	if err != nil {
@@ -156,7 +164,7 @@ func runJobs(ctx context.Context, c *localcluster.Cluster, step func(string, ...
 		}
 		ns := fmt.Sprintf("demo-%d", i+1)
 		step("run %d (%s): spark-submit of a PySpark shuffle job with dynamic allocation (1-4 executors) ...", i+1, name)
-		run, err := c.Run(ctx, localcluster.Job{Namespace: ns, Args: JobArgs("sparkplane-demo", app)})
+		run, err := c.Run(ctx, localcluster.Job{Namespace: ns, Args: args("sparkplane-demo", app)})
 		if err != nil {
 			return nil, err
 		}
@@ -245,7 +253,7 @@ func RunSpark(ctx context.Context, out io.Writer, opts SparkOptions) error {
 	}
 	defer c.Stop()
 	step("ready: Spark %s from %s", c.Spark.Version, c.Spark.Home)
-	runs, err := runJobs(ctx, c, step, nil, nil)
+	runs, err := runJobs(ctx, c, step, JobArgs, nil, nil)
 	if err != nil {
 		return err
 	}
