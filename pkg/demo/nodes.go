@@ -176,7 +176,7 @@ func WaitNoNodes(ctx context.Context, c *localcluster.Cluster, timeout time.Dura
 		for _, n := range c.Nodes() {
 			names = append(names, n.Name)
 		}
-		return fmt.Errorf("Karpenter did not remove every node within %s (left: %v; see its log %s): %w", timeout, names, c.KarpenterLog(), err)
+		return fmt.Errorf("waiting for Karpenter to remove every node: still up after %s: %v (see its log %s): %w", timeout, names, c.KarpenterLog(), err)
 	}
 	return nil
 }
