@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/klog/v2"
 
 	"github.com/sparkplane/sparkplane/pkg/demo"
@@ -205,8 +206,12 @@ func setWebhook(ctx context.Context, c *localcluster.Cluster, on bool) error {
 		return c.EnableWebhook(ctx)
 	}
 	// Nothing to remove on a cluster started without it.
-	if _, err := c.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, localcluster.WebhookConfigurationName, metaGet); err != nil {
+	_, err := c.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, localcluster.WebhookConfigurationName, metaGet)
+	switch {
+	case apierrors.IsNotFound(err):
 		return nil
+	case err != nil:
+		return fmt.Errorf("reading the webhook registration: %w", err)
 	}
 	return c.DisableWebhook(ctx)
 }
