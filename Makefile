@@ -54,7 +54,7 @@ bench: ## Benchmarks (~65 min): decision core, webhook, placement by strategy (o
 	$(GO) run ./bench placement -nodes 1000,2000 -pods 1000 -strategies a,b,d,e,a,d -score-percent 100
 	$(GO) run ./bench placement -nodes 5000 -pods 1000 -strategies a,b,d,e,a
 	$(GO) run ./bench deadlock -apps 100 -nodes 50 -timeline 4s
-	$(GO) run ./bench autoscaled -apps 3 -strategies off,webhook
+	$(GO) run ./bench autoscaled -apps 3 -strategies off,webhook,sparkplane
 	$(GO) run ./bench autoscaled -mode sim -apps 10 -executors 4 -strategies off,webhook,off,webhook
 
 k8s-replace: ## Regenerate the k8s.io replace block: make k8s-replace VERSION=v1.36.3
