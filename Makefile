@@ -4,13 +4,16 @@ GO ?= go
 STATICCHECK_VERSION ?= v0.8.2
 BIN := bin/sparkplane
 
-.PHONY: help demo build image test unit e2e spark lint fuzz bench k8s-replace clean
+.PHONY: help demo demo-autoscaled build image test unit e2e spark lint fuzz bench k8s-replace clean
 
 help: ## List targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 demo: build ## Run the local multi-zone demo (no Docker, no cluster needed)
 	./$(BIN) demo
+
+demo-autoscaled: build ## The demo from zero nodes on the real Karpenter (first run builds it, ~5 min)
+	./$(BIN) demo --autoscaler karpenter
 
 build: ## Build bin/sparkplane
 	$(GO) build -ldflags "-X github.com/sparkplane/sparkplane/pkg/cli.Version=$$(git describe --tags --always --dirty 2>/dev/null || echo dev) -X github.com/sparkplane/sparkplane/pkg/cli.Commit=$$(git rev-parse HEAD 2>/dev/null)" -o $(BIN) ./cmd/sparkplane
@@ -40,7 +43,7 @@ fuzz: ## Fuzz the decision core and the admission handler for 60s each
 	$(GO) test ./pkg/placement -run XXX -fuzz FuzzDecide -fuzztime 60s
 	$(GO) test ./pkg/webhook -run XXX -fuzz FuzzAdmissionBody -fuzztime 60s
 
-bench: ## Benchmarks (~45 min): decision core, webhook, placement by strategy (online, busy, scheduler alone), deadlock; see docs/benchmarks.md
+bench: ## Benchmarks (~65 min): decision core, webhook, placement by strategy (online, busy, scheduler alone), deadlock, autoscaled; see docs/benchmarks.md
 	$(GO) test ./pkg/placement -run XXX -bench Decide -benchmem
 	$(GO) run ./bench webhook
 	$(GO) run ./bench placement -nodes 500,1000,2000 -pods 1000 -strategies a,b,c,d,e,a,d+ -plot docs/benchmarks-placement.png
@@ -51,6 +54,8 @@ bench: ## Benchmarks (~45 min): decision core, webhook, placement by strategy (o
 	$(GO) run ./bench placement -nodes 1000,2000 -pods 1000 -strategies a,b,d,e,a,d -score-percent 100
 	$(GO) run ./bench placement -nodes 5000 -pods 1000 -strategies a,b,d,e,a
 	$(GO) run ./bench deadlock -apps 100 -nodes 50 -timeline 4s
+	$(GO) run ./bench autoscaled -apps 3 -strategies off,webhook,sparkplane
+	$(GO) run ./bench autoscaled -mode sim -apps 10 -executors 4 -strategies off,webhook,off,webhook
 
 k8s-replace: ## Regenerate the k8s.io replace block: make k8s-replace VERSION=v1.36.3
 	./hack/update-k8s-replace.sh $(VERSION)

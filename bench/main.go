@@ -5,6 +5,7 @@
 //	go run ./bench webhook [-duration 5s] [-concurrency 1,4,16,64] [-rate 1000]
 //	go run ./bench placement [-nodes 500,1000] [-pods 1000] [-executors 20] [-strategies a,b,c,d,e,a,d+]
 //	go run ./bench deadlock [-apps 100] [-nodes 50] [-duration 20s]
+//	go run ./bench autoscaled [-apps 3] [-strategies off,webhook] [-mode spark|sim]
 package main
 
 import (
@@ -50,6 +51,9 @@ func main() {
 	case "deadlock":
 		mainDeadlock(os.Args[2:])
 		return
+	case "autoscaled":
+		mainAutoscaled(os.Args[2:])
+		return
 	default:
 		usage()
 	}
@@ -65,7 +69,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: bench webhook|placement|deadlock [flags]   (run 'bench <command> -h' for flags)")
+	fmt.Fprintln(os.Stderr, "usage: bench webhook|placement|deadlock|autoscaled [flags]   (run 'bench <command> -h' for flags)")
 	os.Exit(2)
 }
 

@@ -47,9 +47,10 @@ var zones = []string{"zone-a", "zone-b", "zone-c"}
 
 // Run runs the demo and writes progress and the result table to out.
 func Run(ctx context.Context, out io.Writer, opts Options) error {
-	step, logs, err := begin(out, opts.LogFile)
+	step := stepper(out)
+	logs, err := os.Create(opts.LogFile)
 	if err != nil {
-		return err
+		return fmt.Errorf("creating log file: %w", err)
 	}
 	defer logs.Close()
 	dir, err := os.MkdirTemp("", "sparkplane-demo-")
@@ -133,18 +134,12 @@ func Run(ctx context.Context, out io.Writer, opts Options) error {
 	return nil
 }
 
-// begin returns a progress printer (seconds since start, then the line)
-// and the components' log file.
-func begin(out io.Writer, logFile string) (func(format string, args ...any), *os.File, error) {
+// stepper returns a progress printer: seconds since now, then the line.
+func stepper(out io.Writer) func(format string, args ...any) {
 	start := time.Now()
-	step := func(format string, args ...any) {
+	return func(format string, args ...any) {
 		fmt.Fprintf(out, "[%5.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
 	}
-	logs, err := os.Create(logFile)
-	if err != nil {
-		return nil, nil, fmt.Errorf("creating log file: %w", err)
-	}
-	return step, logs, nil
 }
 
 func runApps(ctx context.Context, cp *controlplane.ControlPlane, cfg *v1alpha1.SparkplaneConfiguration, ns string, opts Options) (audit.Report, string, error) {

@@ -19,16 +19,26 @@ import (
 // SparkOptions configure the real-Spark demo.
 type SparkOptions struct {
 	// Dir is the local cluster's state directory.
-	Dir     string
+	Dir string
+	// LogFile receives the components' logs; empty: the cluster directory's
+	// own component log (localcluster.ComponentLogPath).
 	LogFile string
 }
 
 // JobArgs are the spark-submit arguments of the demo job: a PySpark job
 // with a full shuffle, in two busy phases with an idle pause between, under
 // dynamic allocation (min 1, max 4, short idle timeout), small heaps.
-func JobArgs(name, app string) []string {
+func JobArgs(name, app string) []string { return jobArgs(name, app, "512m") }
+
+// AutoscaledJobArgs are JobArgs with 4g executors: a lean driver and
+// memory-heavy executors, the usual Spark shape. On the autoscaled cluster
+// the shape decides the instance family Karpenter picks (c5 for the driver,
+// m5 for these executors), and with it the zone of the cheapest spot offer.
+func AutoscaledJobArgs(name, app string) []string { return jobArgs(name, app, "4g") }
+
+func jobArgs(name, app, executorMemory string) []string {
 	confs := []string{
-		"spark.executor.memory=512m", "spark.driver.memory=512m", "spark.executor.cores=1",
+		"spark.executor.memory=" + executorMemory, "spark.driver.memory=512m", "spark.executor.cores=1",
 		"spark.ui.enabled=false",
 		"spark.dynamicAllocation.enabled=true",
 		"spark.dynamicAllocation.shuffleTracking.enabled=true",
@@ -48,114 +58,206 @@ func JobArgs(name, app string) []string {
 	return append(args, app, "2", "12", "2", "15", "400000")
 }
 
-type sparkResult struct {
-	name   string
-	run    *localcluster.Run
-	result string
-	drv    localcluster.Node
-	cross  int
-	perZC  string
-	shuf   audit.Shuffle
+// JobSummary is where one Spark job's pods ran and what it shuffled across
+// zones.
+type JobSummary struct {
+	Namespace string
+	Run       *localcluster.Run
+	// Result is "correct", "WRONG: ...", or why there is no answer.
+	Result string
+	// Driver is the node the driver ran on.
+	Driver localcluster.Node
+	// Executors are the nodes of the executors that ran, by executor id.
+	Executors []ExecutorNode
+	// CrossZone counts executors that ran outside the driver's zone.
+	CrossZone int
+	// Shuffle is from the job's Spark event log (zero without one).
+	Shuffle audit.Shuffle
+}
+
+// ExecutorNode is where one executor ran.
+type ExecutorNode struct {
+	ID   int
+	Node localcluster.Node
+}
+
+// Summarize reads a finished run: its nodes (from the cluster's record,
+// removed nodes included), the driver's answer and the event log's shuffle
+// bytes by zone. Problems reading the event log are returned with the
+// summary, which is still usable.
+func Summarize(c *localcluster.Cluster, ns string, run *localcluster.Run) (JobSummary, error) {
+	nodes := map[string]localcluster.Node{}
+	for _, n := range c.AllNodes() {
+		nodes[n.Name] = n
+	}
+	s := JobSummary{Namespace: ns, Run: run, Result: "failed"}
+	if run.Driver != nil {
+		s.Driver = nodes[run.Driver.Node]
+		s.Result = jobResult(c.Dir(), ns, run.Driver.Name)
+	}
+	if run.SubmitErr != nil {
+		s.Result = fmt.Sprintf("spark-submit: %v", run.SubmitErr)
+	}
+	for _, e := range run.Executors {
+		if !e.Ran {
+			continue
+		}
+		n := nodes[e.Node]
+		s.Executors = append(s.Executors, ExecutorNode{ID: e.ExecID, Node: n})
+		if n.Zone != s.Driver.Zone {
+			s.CrossZone++
+		}
+	}
+	if run.EventLog == "" {
+		return s, nil
+	}
+	f, err := os.Open(run.EventLog)
+	if err != nil {
+		return s, fmt.Errorf("reading event log: %w", err)
+	}
+	defer f.Close()
+	if s.Shuffle, err = audit.ShuffleFromEventLog(f, run.ZoneOf(c)); err != nil {
+		return s, fmt.Errorf("reading event log %s: %w", run.EventLog, err)
+	}
+	return s, nil
+}
+
+// PerZone counts the executors by zone and capacity type: "a/spot:2 b/on-demand:1".
+func (s JobSummary) PerZone() string {
+	counts := map[string]int{}
+	for _, e := range s.Executors {
+		counts[shortZone(e.Node.Zone)+"/"+string(e.Node.Capacity)]++
+	}
+	return formatCounts(counts)
+}
+
+// demoRun is one row of a demo: a job run without or with the webhook.
+type demoRun struct {
+	name string
+	job  JobSummary
+	// usage is set on an autoscaled cluster: the nodes launched for the run.
+	usage *NodeUsage
+}
+
+// runJobs runs the demo job twice on c: without, then with the sparkplane
+// webhook. before is called ahead of each run (e.g. to wait for an empty
+// cluster), after once the job has ended; either may be nil.
+func runJobs(ctx context.Context, c *localcluster.Cluster, step func(string, ...any), args func(name, app string) []string,
+	before func(i int) error, after func(i int, r *demoRun) error) ([]demoRun, error) {
+	app, err := c.WriteShuffleJob()
+	if err != nil {
+		return nil, err
+	}
+	var runs []demoRun
+	for i, withWebhook := range []bool{false, true} {
+		name := "without sparkplane"
+		if withWebhook {
+			if err := c.EnableWebhook(ctx); err != nil {
+				return nil, err
+			}
+			name = "with sparkplane webhook"
+		}
+		if before != nil {
+			if err := before(i); err != nil {
+				return nil, err
+			}
+		}
+		ns := fmt.Sprintf("demo-%d", i+1)
+		step("run %d (%s): spark-submit of a PySpark shuffle job with dynamic allocation (1-4 executors) ...", i+1, name)
+		run, err := c.Run(ctx, localcluster.Job{Namespace: ns, Args: args("sparkplane-demo", app)})
+		if err != nil {
+			return nil, err
+		}
+		job, err := Summarize(c, ns, run)
+		if err != nil {
+			step("%v", err)
+		}
+		r := demoRun{name: name, job: job}
+		step("run %d done in %s: %s", i+1, run.Duration.Round(time.Second), job.Result)
+		if after != nil {
+			if err := after(i, &r); err != nil {
+				return nil, err
+			}
+		}
+		runs = append(runs, r)
+	}
+	return runs, nil
+}
+
+// printRuns prints the demo's table, with the node columns when the runs
+// have them, and the notes under it.
+func printRuns(out io.Writer, dir string, runs []demoRun) error {
+	fmt.Fprintln(out)
+	withNodes := len(runs) > 0 && runs[0].usage != nil
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	header := "run\tdriver\texecutors (zone/capacity)\tcross-zone driver<->executor\tresult\tduration\tshuffle fetched remotely\tof it cross-zone\tcross-zone cost"
+	if withNodes {
+		header += "\tnodes launched (zone/capacity)\tnode-seconds\tnode cost"
+	}
+	fmt.Fprintln(tw, header)
+	for _, r := range runs {
+		j := r.job
+		fmt.Fprintf(tw, "%s\t%s/%s\t%s\t%d of %d\t%s\t%s\t%s\t%s\t$%.6f", r.name, shortZone(j.Driver.Zone), j.Driver.Capacity,
+			j.PerZone(), j.CrossZone, len(j.Executors), j.Result, j.Run.Duration.Round(time.Second), mb(j.Shuffle.RemoteBytesRead), mb(j.Shuffle.CrossZoneBytes),
+			float64(j.Shuffle.CrossZoneBytes)/1e9*pricePerGB)
+		if withNodes {
+			fmt.Fprintf(tw, "\t%s\t%.0f\t$%.5f", r.usage.ByZone, r.usage.NodeSeconds, r.usage.Cost)
+		}
+		fmt.Fprintln(tw)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nCross-zone bytes are estimated from Spark's event log (remote shuffle reads, apportioned by where map output was written), priced at $0.01/GB each way.\n")
+	fmt.Fprintf(out, "At 1 TB shuffled per day the first run's cross-zone share would cost about $%.0f a month.\n", monthlyPerTB(runs[0].job.Shuffle))
+	if withNodes {
+		fmt.Fprintf(out, "Node-seconds: each launched node's life, from its creation to its removal by Karpenter; node cost: that life at the generated hourly price of its instance type, zone and capacity type.\n")
+	}
+	fmt.Fprintf(out, "Logs of every pod: sparkplane local logs --dir %s -n demo-2 POD\n", dir)
+	return nil
+}
+
+// componentLog opens opts.LogFile for the cluster's components, or returns
+// nil (and the path the cluster writes itself) when none was given.
+func componentLog(opts SparkOptions) (io.WriteCloser, string, error) {
+	if opts.LogFile == "" {
+		return nil, localcluster.ComponentLogPath(opts.Dir), nil
+	}
+	f, err := os.Create(opts.LogFile)
+	if err != nil {
+		return nil, "", fmt.Errorf("creating log file: %w", err)
+	}
+	return f, opts.LogFile, nil
 }
 
 // RunSpark runs the demo on a local cluster with real Spark JVMs.
 func RunSpark(ctx context.Context, out io.Writer, opts SparkOptions) error {
-	step, logs, err := begin(out, opts.LogFile)
+	step := stepper(out)
+	logs, logPath, err := componentLog(opts)
 	if err != nil {
 		return err
 	}
-	defer logs.Close()
-
 	lo := localcluster.Defaults(opts.Dir)
+	if logs != nil {
+		defer logs.Close()
+		lo.LogWriter = logs
+	}
 	// Each demo run starts afresh in its own directory (the earlier run's
 	// files go, foreign directories are still refused).
 	lo.Recreate = true
-	lo.Webhook, lo.LogWriter, lo.Log = false, logs, klog.NewKlogr()
-	step("starting the local cluster: etcd, kube-apiserver, kube-scheduler, webhook, 9 nodes in 3 zones (logs: %s)", opts.LogFile)
+	lo.Webhook, lo.Log = false, klog.NewKlogr()
+	step("starting the local cluster: etcd, kube-apiserver, kube-scheduler, webhook, 9 nodes in 3 zones (logs: %s)", logPath)
 	c, err := localcluster.Start(ctx, lo)
 	if err != nil {
 		return err
 	}
 	defer c.Stop()
 	step("ready: Spark %s from %s", c.Spark.Version, c.Spark.Home)
-	app, err := c.WriteShuffleJob()
+	runs, err := runJobs(ctx, c, step, JobArgs, nil, nil)
 	if err != nil {
 		return err
 	}
-
-	nodes := map[string]localcluster.Node{}
-	var results []sparkResult
-	for i, withWebhook := range []bool{false, true} {
-		name := "without sparkplane"
-		if withWebhook {
-			if err := c.EnableWebhook(ctx); err != nil {
-				return err
-			}
-			name = "with sparkplane webhook"
-		}
-		ns := fmt.Sprintf("demo-%d", i+1)
-		step("run %d (%s): spark-submit of a PySpark shuffle job with dynamic allocation (1-4 executors) ...", i+1, name)
-		run, err := c.Run(ctx, localcluster.Job{Namespace: ns, Args: JobArgs("sparkplane-demo", app)})
-		if err != nil {
-			return err
-		}
-		for _, n := range c.AllNodes() {
-			nodes[n.Name] = n
-		}
-		r := sparkResult{name: name, run: run, result: "failed"}
-		if run.Driver != nil {
-			r.drv = nodes[run.Driver.Node]
-			r.result = jobResult(opts.Dir, ns, run.Driver.Name)
-		}
-		if run.SubmitErr != nil {
-			r.result = fmt.Sprintf("spark-submit: %v", run.SubmitErr)
-		}
-		counts := map[string]int{}
-		for _, e := range run.Executors {
-			n := nodes[e.Node]
-			if !e.Ran {
-				continue
-			}
-			counts[strings.TrimPrefix(n.Zone, "zone-")+"/"+string(n.Capacity)]++
-			if n.Zone != r.drv.Zone {
-				r.cross++
-			}
-		}
-		r.perZC = formatCounts(counts)
-		if run.EventLog != "" {
-			if f, err := os.Open(run.EventLog); err == nil {
-				r.shuf, err = audit.ShuffleFromEventLog(f, run.ZoneOf(c))
-				f.Close()
-				if err != nil {
-					step("reading event log: %v", err)
-				}
-			}
-		}
-		step("run %d done in %s: %s", i+1, run.Duration.Round(time.Second), r.result)
-		results = append(results, r)
-	}
-
-	fmt.Fprintln(out)
-	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "run\tdriver\texecutors (zone/capacity)\tcross-zone driver<->executor\tresult\tduration\tshuffle fetched remotely\tof it cross-zone\tcross-zone cost")
-	for _, r := range results {
-		total := 0
-		for _, e := range r.run.Executors {
-			if e.Ran {
-				total++
-			}
-		}
-		fmt.Fprintf(tw, "%s\t%s/%s\t%s\t%d of %d\t%s\t%s\t%s\t%s\t$%.6f\n", r.name, strings.TrimPrefix(r.drv.Zone, "zone-"), r.drv.Capacity,
-			r.perZC, r.cross, total, r.result, r.run.Duration.Round(time.Second), mb(r.shuf.RemoteBytesRead), mb(r.shuf.CrossZoneBytes),
-			float64(r.shuf.CrossZoneBytes)/1e9*pricePerGB)
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "\nCross-zone bytes are estimated from Spark's event log (remote shuffle reads, apportioned by where map output was written), priced at $0.01/GB each way.\n")
-	fmt.Fprintf(out, "At 1 TB shuffled per day the first run's cross-zone share would cost about $%.0f a month.\n", monthlyPerTB(results[0].shuf))
-	fmt.Fprintf(out, "Logs of every pod: sparkplane local logs --dir %s -n demo-2 POD\n", opts.Dir)
-	return nil
+	return printRuns(out, opts.Dir, runs)
 }
 
 func monthlyPerTB(s audit.Shuffle) float64 {
@@ -166,6 +268,8 @@ func monthlyPerTB(s audit.Shuffle) float64 {
 }
 
 func mb(b int64) string { return fmt.Sprintf("%.1f MB", float64(b)/1e6) }
+
+func shortZone(z string) string { return strings.TrimPrefix(z, "zone-") }
 
 func formatCounts(m map[string]int) string {
 	keys := make([]string, 0, len(m))
