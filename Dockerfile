@@ -21,7 +21,7 @@ COPY . .
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
     go build -trimpath -ldflags "-s -w -X github.com/sparkplane/sparkplane/pkg/cli.Version=${VERSION}" \
-      -o /out/sparkplane ./cmd/sparkplane
+      -o /out/sparkplane ./cmd/sparkplane-image
 
 FROM gcr.io/distroless/static:nonroot
 ARG VERSION=dev

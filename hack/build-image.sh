@@ -57,7 +57,7 @@ for platform in "${platforms[@]}"; do
   env CGO_ENABLED=0 GOOS="$goos" GOARCH="$goarch" "${goarm[@]}" \
     "$GO" build -trimpath \
       -ldflags "-s -w -X github.com/sparkplane/sparkplane/pkg/cli.Version=$VERSION" \
-      -o "$bin" ./cmd/sparkplane
+      -o "$bin" ./cmd/sparkplane-image
   binaries+=(-binary "$platform=$bin")
 done
 

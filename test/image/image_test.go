@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
+	"debug/buildinfo"
 	"debug/elf"
 	"encoding/hex"
 	"encoding/json"
@@ -261,6 +262,13 @@ func TestImage(t *testing.T) {
 		}
 	})
 
+	// The image ships the production commands only: the developer
+	// commands (local, demo) start an etcd and a kube-apiserver in-process
+	// and live in another binary (cmd/sparkplane).
+	t.Run("no dev cluster", func(t *testing.T) {
+		checkNoDevCluster(t, root, binary)
+	})
+
 	t.Run("docker manifest.json", func(t *testing.T) {
 		var dm []dockerManifest
 		decode(t, files, "manifest.json", &dm)
@@ -452,4 +460,60 @@ func gunzip(t *testing.T, b []byte) []byte {
 func sha256Hex(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
+}
+
+// devClusterPackages are import paths (prefixes) of the in-process control
+// plane: embedded etcd and the kube-apiserver with its test harness.
+var devClusterPackages = []string{"go.etcd.io/etcd/server/", "k8s.io/kubernetes/cmd/kube-apiserver/"}
+
+// checkNoDevCluster checks that the image's binary links neither etcd
+// server nor the kube-apiserver and has no local or demo command: from the
+// binary's build info (main package, modules), then `go list -deps` of
+// that main package in this tree, then its --help.
+func checkNoDevCluster(t *testing.T, root string, binary []byte) {
+	t.Helper()
+	bi, err := buildinfo.Read(bytes.NewReader(binary))
+	if err != nil {
+		t.Fatalf("reading /sparkplane's build info: %v", err)
+	}
+	for _, d := range bi.Deps {
+		if strings.HasPrefix(d.Path+"/", devClusterPackages[0]) {
+			t.Errorf("/sparkplane (main package %s) links module %s: the image must not carry the local cluster's etcd", bi.Path, d.Path)
+		}
+	}
+	list := exec.Command("go", "list", "-deps", bi.Path)
+	list.Dir = root
+	deps, err := list.Output()
+	if err != nil {
+		t.Fatalf("go list -deps %s: %v", bi.Path, err)
+	}
+	for _, pkg := range strings.Fields(string(deps)) {
+		for _, bad := range devClusterPackages {
+			if strings.HasPrefix(pkg+"/", bad) {
+				t.Errorf("go list -deps %s (the image's main package) has %s: the image must link neither etcd server nor the kube-apiserver", bi.Path, pkg)
+			}
+		}
+	}
+
+	dir := t.TempDir()
+	path := filepath.Join(dir, "sparkplane")
+	if err := os.WriteFile(path, binary, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(path, "--help")
+	cmd.Env, cmd.Dir = []string{"HOME=/home/nonroot"}, dir
+	help, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("sparkplane --help: %v\n%s", err, help)
+	}
+	for _, c := range []string{"webhook", "scheduler", "certs", "queues", "audit", "config", "version"} {
+		if !regexp.MustCompile(`(?m)^  ` + c + `\s`).Match(help) {
+			t.Errorf("sparkplane --help lacks the %s command:\n%s", c, help)
+		}
+	}
+	for _, c := range []string{"local", "demo"} {
+		if regexp.MustCompile(`(?m)^  ` + c + `\s`).Match(help) {
+			t.Errorf("sparkplane --help lists %s, a developer command that cannot run in the image:\n%s", c, help)
+		}
+	}
 }
