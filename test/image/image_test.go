@@ -472,7 +472,6 @@ var devClusterPackages = []string{"go.etcd.io/etcd/server/", "k8s.io/kubernetes/
 // binary's build info (main package, modules), then `go list -deps` of
 // that main package in this tree, then its --help.
 func checkNoDevCluster(t *testing.T, root string, binary []byte) {
-	t.Helper()
 	bi, err := buildinfo.Read(bytes.NewReader(binary))
 	if err != nil {
 		t.Fatalf("reading /sparkplane's build info: %v", err)
@@ -488,12 +487,17 @@ func checkNoDevCluster(t *testing.T, root string, binary []byte) {
 	if err != nil {
 		t.Fatalf("go list -deps %s: %v", bi.Path, err)
 	}
+	var linked []string
 	for _, pkg := range strings.Fields(string(deps)) {
 		for _, bad := range devClusterPackages {
 			if strings.HasPrefix(pkg+"/", bad) {
-				t.Errorf("go list -deps %s (the image's main package) has %s: the image must link neither etcd server nor the kube-apiserver", bi.Path, pkg)
+				linked = append(linked, pkg)
 			}
 		}
+	}
+	if len(linked) > 0 {
+		t.Errorf("go list -deps %s (the image's main package) has %d packages of etcd server or the kube-apiserver, e.g. %s: the image must link neither (the developer commands belong in cmd/sparkplane)",
+			bi.Path, len(linked), strings.Join(linked[:min(3, len(linked))], ", "))
 	}
 
 	dir := t.TempDir()
@@ -512,9 +516,13 @@ func checkNoDevCluster(t *testing.T, root string, binary []byte) {
 			t.Errorf("sparkplane --help lacks the %s command:\n%s", c, help)
 		}
 	}
+	var dev []string
 	for _, c := range []string{"local", "demo"} {
 		if regexp.MustCompile(`(?m)^  ` + c + `\s`).Match(help) {
-			t.Errorf("sparkplane --help lists %s, a developer command that cannot run in the image:\n%s", c, help)
+			dev = append(dev, c)
 		}
+	}
+	if len(dev) > 0 {
+		t.Errorf("sparkplane --help lists %v, developer commands that cannot run in the image:\n%s", dev, help)
 	}
 }
