@@ -8,7 +8,9 @@
 # It is NOT built or tested in this repository's CI (no Docker daemon and no
 # container registry there); the image CI builds and tests comes from
 # hack/build-image.sh (`make image`), which needs neither. Both give a static
-# /sparkplane run as UID/GID 65532 with ENTRYPOINT ["/sparkplane"]; this one
+# /sparkplane (./cmd/sparkplane-image: the production commands, without the
+# developer commands local and demo) run as UID/GID 65532 with
+# ENTRYPOINT ["/sparkplane"]; this one
 # sits on distroless static:nonroot (adds CA certificates, tzdata and
 # /etc/passwd, still no shell), that one on an empty base. See docs/image.md.
 
@@ -21,7 +23,7 @@ COPY . .
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
     go build -trimpath -ldflags "-s -w -X github.com/sparkplane/sparkplane/pkg/cli.Version=${VERSION}" \
-      -o /out/sparkplane ./cmd/sparkplane
+      -o /out/sparkplane ./cmd/sparkplane-image
 
 FROM gcr.io/distroless/static:nonroot
 ARG VERSION=dev

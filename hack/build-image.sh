@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the sparkplane container image without a Docker daemon or a base image:
-# a static (CGO_ENABLED=0, -trimpath) binary at /sparkplane on an empty base,
+# a static (CGO_ENABLED=0, -trimpath) binary at /sparkplane on an empty base, built
+# from ./cmd/sparkplane-image (the production commands, not local/demo: no etcd),
 # running as UID/GID 65532, assembled by hack/tools/imagebuild (go-containerregistry,
 # kept out of the main module). See docs/image.md.
 #
@@ -57,7 +58,7 @@ for platform in "${platforms[@]}"; do
   env CGO_ENABLED=0 GOOS="$goos" GOARCH="$goarch" "${goarm[@]}" \
     "$GO" build -trimpath \
       -ldflags "-s -w -X github.com/sparkplane/sparkplane/pkg/cli.Version=$VERSION" \
-      -o "$bin" ./cmd/sparkplane
+      -o "$bin" ./cmd/sparkplane-image
   binaries+=(-binary "$platform=$bin")
 done
 

@@ -65,7 +65,6 @@ current-context: c
 		{[]string{"webhook", "--kubeconfig", "/nonexistent"}, `loading --kubeconfig "/nonexistent"`},
 		{[]string{"webhook", "--kubeconfig", kubeconfig}, "--tls-cert-file and --tls-private-key-file are required"},
 		{[]string{"webhook", "--kubeconfig", kubeconfig, "--skip-permission-check", "--tls-cert-file", "/nonexistent/tls.crt", "--tls-private-key-file", "/nonexistent/tls.key"}, "directory /nonexistent does not exist"},
-		{[]string{"demo", "--apps", "0"}, "--apps and --executors must be at least 1"},
 		{[]string{"webhook", "extra"}, "unknown command"},
 	}
 	for _, tt := range tests {

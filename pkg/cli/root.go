@@ -1,5 +1,10 @@
-// Package cli is the sparkplane command line: cobra commands that parse
-// flags and call the components.
+// Package cli is the sparkplane command line that runs against a cluster:
+// cobra commands that parse flags and call the components (webhook,
+// scheduler, certs, queues, audit, config, version). It is what the
+// container image ships (cmd/sparkplane-image) and links neither etcd nor
+// the kube-apiserver; the developer commands `local` and `demo`, which
+// start a control plane in-process, are in pkg/devcli and added by
+// cmd/sparkplane.
 package cli
 
 import (
@@ -27,8 +32,9 @@ var (
 	Commit  = ""
 )
 
-// NewRootCommand builds the sparkplane command tree.
-func NewRootCommand() *cobra.Command {
+// NewRootCommand builds the sparkplane command tree: the production
+// commands, plus extra (e.g. pkg/devcli's local and demo).
+func NewRootCommand(extra ...*cobra.Command) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "sparkplane",
 		Short: "Placement and scheduling for Apache Spark on Kubernetes",
@@ -70,7 +76,8 @@ Logging: -v sets the verbosity; klog's other flags (--vmodule, --log_file,
 		}
 	})
 	root.PersistentFlags().AddFlagSet(klogFlags)
-	root.AddCommand(newDemoCommand(), newLocalCommand(), newWebhookCommand(), newCertsCommand(), newSchedulerCommand(), newQueuesCommand(), newAuditCommand(), newConfigCommand(), newVersionCommand())
+	root.AddCommand(newWebhookCommand(), newCertsCommand(), newSchedulerCommand(), newQueuesCommand(), newAuditCommand(), newConfigCommand(), newVersionCommand())
+	root.AddCommand(extra...)
 	return root
 }
 

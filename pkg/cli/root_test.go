@@ -46,7 +46,7 @@ var klogFlagLine = regexp.MustCompile(`(?m)^\s+--(log_file|log_dir|skip_headers|
 
 // Help lists -v but not klog's other flags; they still parse.
 func TestHelpHidesKlogFlags(t *testing.T) {
-	for _, args := range [][]string{{"--help"}, {"audit", "--help"}, {"queues", "--help"}, {"local", "up", "--help"}} {
+	for _, args := range [][]string{{"--help"}, {"audit", "--help"}, {"queues", "--help"}} {
 		out, _, err := runSplit(t, args...)
 		if err != nil {
 			t.Fatalf("%v: %v", args, err)

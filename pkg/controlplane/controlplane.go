@@ -19,6 +19,8 @@ import (
 	"k8s.io/client-go/rest"
 	kubeapiservertesting "k8s.io/kubernetes/cmd/kube-apiserver/app/testing"
 	"k8s.io/kubernetes/pkg/scheduler"
+
+	"github.com/sparkplane/sparkplane/pkg/kubescheduler"
 )
 
 const (
@@ -102,7 +104,7 @@ type ControlPlane struct {
 	etcd       *embed.Etcd
 	etcdURL    string
 	apiServer  *kubeapiservertesting.TestServer
-	sched      *RunningScheduler
+	sched      *kubescheduler.Running
 	stopOnce   sync.Once
 	stopErrMu  sync.Mutex
 	stopErrors []error
@@ -161,7 +163,7 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, retErr error) {
 	}
 
 	if opts.Scheduler {
-		cp.sched, err = StartScheduler(ctx, cfg, cp.logger, opts.SchedulerOptions)
+		cp.sched, err = kubescheduler.Start(ctx, cfg, cp.logger, opts.SchedulerOptions)
 		if err != nil {
 			return nil, fmt.Errorf("starting kube-scheduler: %w", err)
 		}
@@ -279,5 +281,5 @@ func (cp *ControlPlane) Scheduler() *scheduler.Scheduler {
 	if cp.sched == nil {
 		return nil
 	}
-	return cp.sched.sched
+	return cp.sched.Scheduler()
 }

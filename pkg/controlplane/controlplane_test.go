@@ -16,6 +16,9 @@ import (
 )
 
 func TestControlPlane(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a control plane (skipped with -short)")
+	}
 	// klog is loud: send it to a file and show its tail only on failure.
 	logPath := filepath.Join(t.TempDir(), "controlplane.log")
 	logFile, err := os.Create(logPath)

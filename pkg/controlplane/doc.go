@@ -1,6 +1,6 @@
 // Package controlplane starts a real Kubernetes control plane in-process:
 // an embedded etcd, a kube-apiserver (built from k8s.io/kubernetes) and,
-// optionally, a kube-scheduler. There is no kubelet and no
+// optionally, a kube-scheduler (pkg/kubescheduler). There is no kubelet and no
 // controller-manager: nodes are plain API objects (see CreateNode) and pods
 // get bound by the scheduler but never run.
 //

@@ -4,7 +4,9 @@
 // of its inputs (Spark conf, pods, a cluster snapshot, a policy, the time)
 // to a result plus reasons in words; there is no I/O, no client-go and no
 // scheduler-framework import, so the kube-scheduler plugins stay thin
-// adapters and `sparkplane explain` can give the same words.
+// adapters and every place that shows a decision gives the same words: the
+// pod's sparkplane.io/decision annotation and scheduling events, `sparkplane
+// queues` and `sparkplane audit`.
 //
 //   - ShapeFromConf derives the app's shape (driver resources, executor
 //     count and size by Spark's own formulas) from the driver's

@@ -43,6 +43,11 @@ const (
 //	      maxCPU: "64"
 //	      maxMemory: 256Gi
 //	      maxDriverShare: 0.25
+//
+// Its DeepCopy is generated (make generate).
+//
+// +k8s:deepcopy-gen=true
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
 type SparkGangArgs struct {
 	metav1.TypeMeta `json:",inline"`
 
@@ -87,6 +92,8 @@ type SparkGangArgs struct {
 }
 
 // QueueLimits are a queue's maximum and driver share. Zero means no cap.
+//
+// +k8s:deepcopy-gen=true
 type QueueLimits struct {
 	// MaxCPU and MaxMemory cap what the queue's apps hold together:
 	// drivers, executors and the slots reserved for executors.
@@ -98,54 +105,14 @@ type QueueLimits struct {
 }
 
 // QueueConfig names a queue and its limits.
+//
+// +k8s:deepcopy-gen=true
 type QueueConfig struct {
 	Name        string `json:"name"`
 	QueueLimits `json:",inline"`
 }
 
 var _ runtime.Object = &SparkGangArgs{}
-
-// DeepCopyObject implements runtime.Object.
-func (a *SparkGangArgs) DeepCopyObject() runtime.Object { return a.DeepCopy() }
-
-// DeepCopy returns a deep copy of the args.
-func (a *SparkGangArgs) DeepCopy() *SparkGangArgs {
-	if a == nil {
-		return nil
-	}
-	out := *a
-	out.Queues = make([]QueueConfig, len(a.Queues))
-	for i, q := range a.Queues {
-		out.Queues[i] = q.deepCopy()
-	}
-	if a.Queues == nil {
-		out.Queues = nil
-	}
-	out.DefaultQueue = a.DefaultQueue.deepCopy()
-	if a.HeadOfLineWait != nil {
-		d := *a.HeadOfLineWait
-		out.HeadOfLineWait = &d
-	}
-	out.Placement = a.Placement.DeepCopy()
-	return &out
-}
-
-func (q QueueConfig) deepCopy() QueueConfig {
-	return QueueConfig{Name: q.Name, QueueLimits: q.QueueLimits.deepCopy()}
-}
-
-func (l QueueLimits) deepCopy() QueueLimits {
-	out := QueueLimits{MaxDriverShare: l.MaxDriverShare}
-	if l.MaxCPU != nil {
-		q := l.MaxCPU.DeepCopy()
-		out.MaxCPU = &q
-	}
-	if l.MaxMemory != nil {
-		q := l.MaxMemory.DeepCopy()
-		out.MaxMemory = &q
-	}
-	return out
-}
 
 // SetDefaults fills every unset field.
 func (a *SparkGangArgs) SetDefaults() {

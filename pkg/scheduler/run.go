@@ -8,7 +8,7 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/kubernetes/pkg/scheduler"
 
-	"github.com/sparkplane/sparkplane/pkg/controlplane"
+	"github.com/sparkplane/sparkplane/pkg/kubescheduler"
 )
 
 // Options configure Start.
@@ -28,7 +28,7 @@ type Options struct {
 // use the `sparkplane scheduler` command). Stop it with Stop; like a crash,
 // stopping leaves in the API server whatever was written, and a new Start
 // rebuilds from there.
-type Running = controlplane.RunningScheduler
+type Running = kubescheduler.Running
 
 // Start builds the scheduler with SchedulerOptions, starts and syncs its
 // informers and runs it until Stop. ctx bounds the start-up only.
@@ -41,5 +41,5 @@ func Start(ctx context.Context, opts Options) (*Running, error) {
 	if logger.GetSink() == nil {
 		logger = klog.Background()
 	}
-	return controlplane.StartScheduler(ctx, opts.RestConfig, logger.WithName(SchedulerName), append(schedOpts, opts.Extra...))
+	return kubescheduler.Start(ctx, opts.RestConfig, logger.WithName(SchedulerName), append(schedOpts, opts.Extra...))
 }

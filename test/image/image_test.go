@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
+	"debug/buildinfo"
 	"debug/elf"
 	"encoding/hex"
 	"encoding/json"
@@ -35,11 +36,12 @@ const (
 	version    = "v0.0.0-imagetest"
 	repository = "ghcr.io/sparkplane/sparkplane"
 	// maxCompressed bounds what a node pulls (config + layer). Measured:
-	// 40.6 MB for linux/amd64, 35.6 MB for linux/arm64 (a 117 MB binary
-	// holding the webhook, the kube-scheduler plugin, the certs controller
-	// and the CLI). The bound catches a base image, debug info or a second
-	// binary sneaking in.
-	maxCompressed = 60_000_000
+	// 26.1 MB for linux/amd64 (a 76 MB binary holding the webhook, the
+	// kube-scheduler plugin, the certs controller and the CLI; 40.7 MB
+	// while it also carried the local cluster's etcd and kube-apiserver).
+	// The bound catches a base image, debug info, a second binary or the
+	// dev cluster sneaking in.
+	maxCompressed = 35_000_000
 )
 
 // descriptor, manifest and configFile are the fields of the OCI image spec
@@ -261,6 +263,13 @@ func TestImage(t *testing.T) {
 		}
 	})
 
+	// The image ships the production commands only: the developer
+	// commands (local, demo) start an etcd and a kube-apiserver in-process
+	// and live in another binary (cmd/sparkplane).
+	t.Run("no dev cluster", func(t *testing.T) {
+		checkNoDevCluster(t, root, binary)
+	})
+
 	t.Run("docker manifest.json", func(t *testing.T) {
 		var dm []dockerManifest
 		decode(t, files, "manifest.json", &dm)
@@ -452,4 +461,68 @@ func gunzip(t *testing.T, b []byte) []byte {
 func sha256Hex(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
+}
+
+// devClusterPackages are import paths (prefixes) of the in-process control
+// plane: embedded etcd and the kube-apiserver with its test harness.
+var devClusterPackages = []string{"go.etcd.io/etcd/server/", "k8s.io/kubernetes/cmd/kube-apiserver/"}
+
+// checkNoDevCluster checks that the image's binary links neither etcd
+// server nor the kube-apiserver and has no local or demo command: from the
+// binary's build info (main package, modules), then `go list -deps` of
+// that main package in this tree, then its --help.
+func checkNoDevCluster(t *testing.T, root string, binary []byte) {
+	bi, err := buildinfo.Read(bytes.NewReader(binary))
+	if err != nil {
+		t.Fatalf("reading /sparkplane's build info: %v", err)
+	}
+	for _, d := range bi.Deps {
+		if strings.HasPrefix(d.Path+"/", devClusterPackages[0]) {
+			t.Errorf("/sparkplane (main package %s) links module %s: the image must not carry the local cluster's etcd", bi.Path, d.Path)
+		}
+	}
+	list := exec.Command("go", "list", "-deps", bi.Path)
+	list.Dir = root
+	deps, err := list.Output()
+	if err != nil {
+		t.Fatalf("go list -deps %s: %v", bi.Path, err)
+	}
+	var linked []string
+	for _, pkg := range strings.Fields(string(deps)) {
+		for _, bad := range devClusterPackages {
+			if strings.HasPrefix(pkg+"/", bad) {
+				linked = append(linked, pkg)
+			}
+		}
+	}
+	if len(linked) > 0 {
+		t.Errorf("go list -deps %s (the image's main package) has %d packages of etcd server or the kube-apiserver, e.g. %s: the image must link neither (the developer commands belong in cmd/sparkplane)",
+			bi.Path, len(linked), strings.Join(linked[:min(3, len(linked))], ", "))
+	}
+
+	dir := t.TempDir()
+	path := filepath.Join(dir, "sparkplane")
+	if err := os.WriteFile(path, binary, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(path, "--help")
+	cmd.Env, cmd.Dir = []string{"HOME=/home/nonroot"}, dir
+	help, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("sparkplane --help: %v\n%s", err, help)
+	}
+	for _, c := range []string{"webhook", "scheduler", "certs", "queues", "audit", "config", "version"} {
+		if !regexp.MustCompile(`(?m)^  ` + c + `\s`).Match(help) {
+			t.Errorf("sparkplane --help lacks the %s command:\n%s", c, help)
+		}
+	}
+	var dev []string
+	for _, c := range []string{"local", "demo"} {
+		if regexp.MustCompile(`(?m)^  ` + c + `\s`).Match(help) {
+			dev = append(dev, c)
+		}
+	}
+	if len(dev) > 0 {
+		t.Errorf("sparkplane --help lists %v, developer commands that cannot run in the image:\n%s", dev, help)
+	}
 }

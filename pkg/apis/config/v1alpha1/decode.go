@@ -226,6 +226,8 @@ func yamlDocument(data []byte) (*yamlv3.Node, error) {
 }
 
 // located is an error and the line it is on (0: not written in the file).
+//
+// +k8s:deepcopy-gen=false
 type located struct {
 	line int
 	err  *field.Error

@@ -1,7 +1,6 @@
 package v1alpha1
 
 import (
-	"maps"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -148,37 +147,4 @@ func (p Provider) CapacityTypeOf(labels map[string]string) CapacityType {
 		return CapacitySpot
 	}
 	return CapacityOnDemand
-}
-
-// DeepCopy returns a copy of c that shares no state with it.
-func (c *SparkplaneConfiguration) DeepCopy() *SparkplaneConfiguration {
-	if c == nil {
-		return nil
-	}
-	out := *c
-	if c.ZonePinning.ClientModeAffinity != nil {
-		v := *c.ZonePinning.ClientModeAffinity
-		out.ZonePinning.ClientModeAffinity = &v
-	}
-	if c.PreferredWeight != nil {
-		w := *c.PreferredWeight
-		out.PreferredWeight = &w
-	}
-	if p := c.DisruptionProtection.Driver; p != nil {
-		v := *p
-		out.DisruptionProtection.Driver = &v
-	}
-	if p := c.DisruptionProtection.Executor; p != nil {
-		v := *p
-		out.DisruptionProtection.Executor = &v
-	}
-	// maps.Clone keeps nil nil and an explicit empty map empty.
-	out.DisruptionProtection.Annotations = maps.Clone(c.DisruptionProtection.Annotations)
-	if c.Provider.SpotTolerations != nil {
-		out.Provider.SpotTolerations = make([]corev1.Toleration, len(c.Provider.SpotTolerations))
-		for i := range c.Provider.SpotTolerations {
-			c.Provider.SpotTolerations[i].DeepCopyInto(&out.Provider.SpotTolerations[i])
-		}
-	}
-	return &out
 }

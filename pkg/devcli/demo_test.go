@@ -1,4 +1,4 @@
-package cli
+package devcli
 
 import (
 	"bytes"
@@ -19,6 +19,7 @@ func TestDemoFlagErrors(t *testing.T) {
 		{[]string{"demo", "--autoscaler", "cluster-autoscaler"}, `--autoscaler "cluster-autoscaler": use none (9 fixed nodes) or karpenter`},
 		{[]string{"demo", "--simulated", "--autoscaler", "karpenter"}, "--simulated and --autoscaler karpenter"},
 		{[]string{"demo", "--executors", "0"}, "--apps and --executors must be at least 1"},
+		{[]string{"demo", "--apps", "0"}, "--apps and --executors must be at least 1"},
 	} {
 		out, err := run(t, tt.args...)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {

@@ -1,4 +1,11 @@
-package controlplane
+// Package kubescheduler runs a kube-scheduler (k8s.io/kubernetes/pkg/scheduler)
+// in-process against any API server: the default configuration plus the
+// caller's options, informers started and synced, until Stop. It is what
+// the local cluster, the tests and benchmarks use to run kube-scheduler or
+// sparkplane's scheduler without leader election; it links no etcd and no
+// apiserver, so pkg/scheduler can use it without carrying the dev cluster
+// (pkg/controlplane uses it too).
+package kubescheduler
 
 import (
 	"context"
@@ -21,12 +28,12 @@ import (
 	"k8s.io/kubernetes/pkg/scheduler/profile"
 )
 
-// schedulerStopTimeout bounds how long Stop waits for Scheduler.Run to
+// stopTimeout bounds how long Stop waits for Scheduler.Run to
 // return after cancellation.
-const schedulerStopTimeout = 30 * time.Second
+const stopTimeout = 30 * time.Second
 
-// RunningScheduler is an in-process kube-scheduler and what it needs.
-type RunningScheduler struct {
+// Running is an in-process kube-scheduler and what it needs.
+type Running struct {
 	sched       *scheduler.Scheduler
 	cancel      context.CancelFunc
 	runDone     chan struct{}
@@ -35,11 +42,11 @@ type RunningScheduler struct {
 	broadcaster events.EventBroadcaster
 }
 
-// DefaultSchedulerConfiguration returns the defaulted internal
+// DefaultConfiguration returns the defaulted internal
 // KubeSchedulerConfiguration: an empty versioned (v1) configuration,
 // defaulted and converted through the scheduler scheme (what kube-scheduler
 // uses without a config file). Its profiles contain "default-scheduler".
-func DefaultSchedulerConfiguration() (*schedulerconfig.KubeSchedulerConfiguration, error) {
+func DefaultConfiguration() (*schedulerconfig.KubeSchedulerConfiguration, error) {
 	versioned := schedulerconfigv1.KubeSchedulerConfiguration{}
 	versioned.DebuggingConfiguration = *componentbaseconfigv1alpha1.NewRecommendedDebuggingConfiguration()
 	schedulerscheme.Scheme.Default(&versioned)
@@ -51,14 +58,13 @@ func DefaultSchedulerConfiguration() (*schedulerconfig.KubeSchedulerConfiguratio
 	return cfg, nil
 }
 
-// StartScheduler creates a kube-scheduler with the default configuration
-// plus extra options (which win: e.g. WithProfiles, an out-of-tree
-// registry), starts and syncs its informers and runs it in a goroutine. It
-// lives until Stop; startCtx only bounds the start-up. Start uses it for
-// Options.Scheduler; it is exported so a scheduler can also be stopped and
-// started again on its own (restart tests).
-func StartScheduler(startCtx context.Context, restCfg *rest.Config, logger logr.Logger, extra []scheduler.Option) (*RunningScheduler, error) {
-	cfg, err := DefaultSchedulerConfiguration()
+// Start creates a kube-scheduler with the default configuration plus extra
+// options (which win: e.g. WithProfiles, an out-of-tree registry), starts
+// and syncs its informers and runs it in a goroutine. It lives until Stop;
+// startCtx only bounds the start-up. A scheduler can be stopped and started
+// again on its own (restart tests).
+func Start(startCtx context.Context, restCfg *rest.Config, logger logr.Logger, extra []scheduler.Option) (*Running, error) {
+	cfg, err := DefaultConfiguration()
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +81,7 @@ func StartScheduler(startCtx context.Context, restCfg *rest.Config, logger logr.
 	}
 
 	ctx, cancel := context.WithCancel(klog.NewContext(context.Background(), klog.LoggerWithName(logger, "kube-scheduler")))
-	rs := &RunningScheduler{
+	rs := &Running{
 		cancel:      cancel,
 		runDone:     make(chan struct{}),
 		informers:   scheduler.NewInformerFactory(client, 0),
@@ -124,7 +130,7 @@ func StartScheduler(startCtx context.Context, restCfg *rest.Config, logger logr.
 	return rs, nil
 }
 
-func waitForSchedulerSync(ctx context.Context, rs *RunningScheduler) error {
+func waitForSchedulerSync(ctx context.Context, rs *Running) error {
 	for typ, ok := range rs.informers.WaitForCacheSync(ctx.Done()) {
 		if !ok {
 			return fmt.Errorf("syncing scheduler informer for %v: %w", typ, context.Cause(ctx))
@@ -141,11 +147,11 @@ func waitForSchedulerSync(ctx context.Context, rs *RunningScheduler) error {
 	return nil
 }
 
-// stopWithoutRun tears down a scheduler whose Run was never started.
 // Scheduler is the running kube-scheduler.
-func (rs *RunningScheduler) Scheduler() *scheduler.Scheduler { return rs.sched }
+func (rs *Running) Scheduler() *scheduler.Scheduler { return rs.sched }
 
-func (rs *RunningScheduler) stopWithoutRun() {
+// stopWithoutRun tears down a scheduler whose Run was never started.
+func (rs *Running) stopWithoutRun() {
 	rs.cancel()
 	rs.broadcaster.Shutdown()
 	rs.informers.Shutdown()
@@ -154,15 +160,15 @@ func (rs *RunningScheduler) stopWithoutRun() {
 
 // Stop cancels the scheduler, waits for Run to return, then stops the
 // event broadcaster and waits for the informers to finish.
-func (rs *RunningScheduler) Stop() error {
+func (rs *Running) Stop() error {
 	rs.cancel()
 	var err error
-	timer := time.NewTimer(schedulerStopTimeout)
+	timer := time.NewTimer(stopTimeout)
 	defer timer.Stop()
 	select {
 	case <-rs.runDone:
 	case <-timer.C:
-		err = fmt.Errorf("scheduler did not stop within %v", schedulerStopTimeout)
+		err = fmt.Errorf("scheduler did not stop within %v", stopTimeout)
 	}
 	rs.broadcaster.Shutdown()
 	rs.informers.Shutdown()
