@@ -14,6 +14,11 @@ const (
 	AnnotationZonePinning      = "sparkplane.io/zone-pinning"
 	AnnotationDriverCapacity   = "sparkplane.io/driver-capacity-type"
 	AnnotationExecutorCapacity = "sparkplane.io/executor-capacity-type"
+	// AnnotationDriverProtection and AnnotationExecutorProtection turn the
+	// protection from voluntary disruption (config disruptionProtection)
+	// on or off for the app's driver and for its executors.
+	AnnotationDriverProtection   = "sparkplane.io/driver-disruption-protection"
+	AnnotationExecutorProtection = "sparkplane.io/executor-disruption-protection"
 )
 
 // Annotations sparkplane writes.
@@ -34,7 +39,18 @@ const (
 var (
 	zoneValues     = "required (alias: on), preferred, off"
 	capacityValues = "on-demand, spot, prefer-on-demand, prefer-spot, any"
+	protectValues  = "on (alias: true), off (alias: false)"
 )
+
+func parseProtection(v string) (bool, bool) {
+	switch strings.TrimSpace(v) {
+	case "on", "true":
+		return true, true
+	case "off", "false":
+		return false, true
+	}
+	return false, false
+}
 
 func parseZoneMode(v string) (v1alpha1.Mode, bool) {
 	switch strings.TrimSpace(v) {
@@ -70,6 +86,9 @@ type overrides struct {
 	driverCap, execCap *v1alpha1.CapacityRule
 	zoneSrc            string
 	driverSrc, execSrc string
+	// Protection from voluntary disruption of the driver and the executors.
+	driverProt, execProt       *bool
+	driverProtSrc, execProtSrc string
 }
 
 // parseOverrides reads the sparkplane annotations of one object ("pod" or
@@ -100,6 +119,21 @@ func parseOverrides(annotations map[string]string, owner string) (overrides, []e
 			errs = append(errs, invalidAnnotation(a.key, v, capacityValues))
 		}
 	}
+	for _, a := range []struct {
+		key string
+		dst **bool
+		src *string
+	}{{AnnotationDriverProtection, &o.driverProt, &o.driverProtSrc}, {AnnotationExecutorProtection, &o.execProt, &o.execProtSrc}} {
+		v, ok := annotations[a.key]
+		if !ok {
+			continue
+		}
+		if on, ok := parseProtection(v); ok {
+			*a.dst, *a.src = &on, owner+" annotation "+a.key
+		} else {
+			errs = append(errs, invalidAnnotation(a.key, v, protectValues))
+		}
+	}
 	return o, errs
 }
 
@@ -118,6 +152,12 @@ func (o overrides) merge(base overrides) overrides {
 	}
 	if o.execCap == nil {
 		o.execCap, o.execSrc = base.execCap, base.execSrc
+	}
+	if o.driverProt == nil {
+		o.driverProt, o.driverProtSrc = base.driverProt, base.driverProtSrc
+	}
+	if o.execProt == nil {
+		o.execProt, o.execProtSrc = base.execProt, base.execProtSrc
 	}
 	return o
 }

@@ -2,6 +2,8 @@ package placement
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -110,6 +112,11 @@ func Decide(in Input) Decision {
 		}
 		d.Reasons = append(d.Reasons, "driver "+pod.Name+" of app "+appName(pod))
 		d.Reasons = append(d.Reasons, applyCapacity(pod, cfg, rule, src))
+		protect, psrc := cfg.DisruptionProtection.DriverProtected(), "config driver"
+		if own.driverProt != nil {
+			protect, psrc = *own.driverProt, own.driverProtSrc
+		}
+		d.Reasons = append(d.Reasons, applyProtection(pod, cfg.DisruptionProtection.Annotations, protect, psrc))
 	} else {
 		// Executors belong to a running job: never break it, warn instead,
 		// and say so in the decision, where it stays visible on the pod.
@@ -135,6 +142,11 @@ func Decide(in Input) Decision {
 			rule, src = *ov.execCap, ov.execSrc
 		}
 		d.Reasons = append(d.Reasons, applyCapacity(pod, cfg, rule, src))
+		protect, psrc := cfg.DisruptionProtection.ExecutorProtected(), "config executor"
+		if ov.execProt != nil {
+			protect, psrc = *ov.execProt, ov.execProtSrc
+		}
+		d.Reasons = append(d.Reasons, applyProtection(pod, cfg.DisruptionProtection.Annotations, protect, psrc))
 	}
 
 	if r := applySchedulerName(pod, cfg); r != "" {
@@ -259,6 +271,45 @@ func applyCapacity(pod *corev1.Pod, cfg *v1alpha1.SparkplaneConfiguration, rule 
 		preferNode(pod, cfg.Weight(), req)
 	}
 	return fmt.Sprintf("capacity %s %s (%s; %s)", rule.CapacityType, rule.Mode, requirementString(req), src)
+}
+
+// applyProtection writes the annotations that keep autoscalers from
+// removing the pod's node voluntarily (consolidation, scale-down, drift).
+// An annotation the pod already carries with another value is the user's
+// and is kept: do-not-disrupt=false set on purpose stays false.
+func applyProtection(pod *corev1.Pod, annotations map[string]string, protect bool, src string) string {
+	const what = "voluntary disruption"
+	if !protect {
+		return "not protected from " + what + " (" + src + ")"
+	}
+	if len(annotations) == 0 {
+		return "not protected from " + what + ": disruptionProtection.annotations is empty (" + src + " asks for protection)"
+	}
+	var wrote, kept []string
+	for _, k := range slices.Sorted(maps.Keys(annotations)) {
+		want := annotations[k]
+		if have, ok := pod.Annotations[k]; ok && have != want {
+			kept = append(kept, k+"="+have)
+			continue
+		}
+		if pod.Annotations == nil {
+			pod.Annotations = map[string]string{}
+		}
+		pod.Annotations[k] = want
+		wrote = append(wrote, k+"="+want)
+	}
+	ownKept := ""
+	if len(kept) > 0 {
+		ownKept = "the pod's own " + strings.Join(kept, ", ") + " kept, not overwritten"
+	}
+	if len(wrote) == 0 {
+		return what + ": " + ownKept + " (" + src + " asks for protection)"
+	}
+	r := "protected from " + what + ": " + strings.Join(wrote, ", ") + " (" + src + ")"
+	if ownKept != "" {
+		r += "; " + ownKept
+	}
+	return r
 }
 
 func applySchedulerName(pod *corev1.Pod, cfg *v1alpha1.SparkplaneConfiguration) string {

@@ -1,6 +1,8 @@
 // Package placement is sparkplane's pure decision core for where Spark pods
 // may run: executors follow their driver's zone, drivers go to on-demand and
-// executors to spot capacity, per-app overrides come from annotations.
+// executors to spot capacity, drivers are protected from voluntary
+// disruption (autoscalers' consolidation and scale-down), per-app overrides
+// come from annotations.
 //
 // Decide is a function of (pod, what is known about its driver, config) to
 // (mutated pod, reasons in words); it does no I/O. The admission webhook,

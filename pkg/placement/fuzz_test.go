@@ -16,9 +16,10 @@ import (
 // Seeds live in testdata/fuzz/FuzzDecide.
 func FuzzDecide(f *testing.F) {
 	f.Add([]byte(`{"metadata":{"labels":{"spark-role":"executor","spark-app-selector":"a"}}}`), "zone-a", "node-1", false)
+	on := true
 	cfgs := []*v1alpha1.SparkplaneConfiguration{v1alpha1.Default(), cfgWith(func(c *v1alpha1.SparkplaneConfiguration) {
 		c.Provider.Preset, c.SchedulerName = "aks", "sparkplane"
-	})}
+	}), cfgWith(preset("custom"), func(c *v1alpha1.SparkplaneConfiguration) { c.DisruptionProtection.Executor = &on })}
 	f.Fuzz(func(t *testing.T, podJSON []byte, zone, node string, escaped bool) {
 		pod := &corev1.Pod{}
 		if err := json.Unmarshal(podJSON, pod); err != nil {

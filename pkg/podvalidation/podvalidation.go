@@ -1,15 +1,19 @@
 // Package podvalidation checks pods, and the pod fields sparkplane writes
-// (tolerations, node selector requirements, label keys and values), with
-// the Kubernetes API server's own validation code, so that nothing
-// sparkplane is configured to write can make a pod invalid. Everything here
-// is pure: no I/O.
+// (tolerations, node selector requirements, label keys and values,
+// annotations), with the Kubernetes API server's own validation code, so
+// that nothing sparkplane is configured to write can make a pod invalid.
+// Everything here is pure: no I/O.
 //
 // The API server does not validate pod.spec.schedulerName at all (v1.36), so
 // there is nothing of Kubernetes' to check a scheduler name against here.
 package podvalidation
 
 import (
+	"slices"
+	"strings"
+
 	corev1 "k8s.io/api/core/v1"
+	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -79,5 +83,14 @@ func LabelValue(path *field.Path, value string) field.ErrorList {
 	for _, msg := range validation.IsValidLabelValue(value) {
 		errs = append(errs, field.Invalid(path, value, msg))
 	}
+	return errs
+}
+
+// Annotations validates annotations as pod.metadata.annotations: each key a
+// qualified name, the total size within the API server's limit. Errors are
+// sorted: the map's order is random.
+func Annotations(path *field.Path, annotations map[string]string) field.ErrorList {
+	errs := apivalidation.ValidateAnnotations(annotations, path)
+	slices.SortFunc(errs, func(a, b *field.Error) int { return strings.Compare(a.Error(), b.Error()) })
 	return errs
 }

@@ -294,6 +294,16 @@ func bogusTolerations() *v1alpha1.SparkplaneConfiguration {
 	return c
 }
 
+// bogusProtection protects executors with an annotation key the API server
+// refuses: validation refuses it, the handler must survive it anyway.
+func bogusProtection() *v1alpha1.SparkplaneConfiguration {
+	on := true
+	c := &v1alpha1.SparkplaneConfiguration{DisruptionProtection: v1alpha1.DisruptionProtection{
+		Executor: &on, Annotations: map[string]string{"do not disrupt": "true"}}}
+	v1alpha1.SetDefaults(c)
+	return c
+}
+
 // The last line of defence: a patch that would make the pod invalid is never
 // returned; the pod is admitted unchanged, with a warning, a metric and an
 // event. Errors the pod had before the webhook are not the webhook's.
@@ -312,6 +322,9 @@ func TestPatchThatWouldInvalidateThePodIsWithheld(t *testing.T) {
 			`spec.tolerations[0].operator: Unsupported value: "Bogus"`},
 		{"valid config", v1alpha1.Default(), fmt.Sprintf(executor, ""), true, ""},
 		{"the pod's own invalid toleration is not the patch's fault", v1alpha1.Default(), fmt.Sprintf(executor, ownBadToleration), true, ""},
+		// Issue 12 item 4: the protection annotations are written into pods too.
+		{"bogus protection annotation in the config", bogusProtection(), fmt.Sprintf(executor, ""), false,
+			`metadata.annotations: Invalid value: "do not disrupt": name part must consist of alphanumeric characters`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -377,6 +390,63 @@ func TestInvalidExecutorAnnotationIsRecorded(t *testing.T) {
 			for i, w := range tt.want {
 				if !strings.HasPrefix(events.events[i], w) {
 					t.Errorf("event %q, want prefix %q", events.events[i], w)
+				}
+			}
+		})
+	}
+}
+
+// Issue 12 item 4: the driver's patch adds the protection annotation of the
+// provider preset, keeps one the pod already has, and the executor's adds
+// none (executors are not protected by default).
+func TestPatchProtectsDrivers(t *testing.T) {
+	const doNotDisrupt, safeToEvict = "karpenter.sh/do-not-disrupt", "cluster-autoscaler.kubernetes.io/safe-to-evict"
+	eks := &v1alpha1.SparkplaneConfiguration{Provider: v1alpha1.Provider{Preset: v1alpha1.ProviderEKS}}
+	v1alpha1.SetDefaults(eks)
+	for _, tt := range []struct {
+		name string
+		cfg  *v1alpha1.SparkplaneConfiguration
+		pod  string
+		want map[string]string // annotation -> value; "" means absent
+	}{
+		{"driver, karpenter", v1alpha1.Default(),
+			`{"metadata":{"name":"d","labels":{"spark-role":"driver"}},"spec":{"containers":[{"name":"c"}]}}`,
+			map[string]string{doNotDisrupt: "true", safeToEvict: ""}},
+		{"driver, eks", eks,
+			`{"metadata":{"name":"d","labels":{"spark-role":"driver"},"annotations":{"team":"data"}},"spec":{"containers":[{"name":"c"}]}}`,
+			map[string]string{doNotDisrupt: "", safeToEvict: "false", "team": "data"}},
+		{"driver with its own do-not-disrupt=false", v1alpha1.Default(),
+			`{"metadata":{"name":"d","labels":{"spark-role":"driver"},"annotations":{"karpenter.sh/do-not-disrupt":"false"}},"spec":{"containers":[{"name":"c"}]}}`,
+			map[string]string{doNotDisrupt: "false"}},
+		{"driver, per-app off", v1alpha1.Default(),
+			`{"metadata":{"name":"d","labels":{"spark-role":"driver"},"annotations":{"sparkplane.io/driver-disruption-protection":"off"}},"spec":{"containers":[{"name":"c"}]}}`,
+			map[string]string{doNotDisrupt: ""}},
+		{"executor", v1alpha1.Default(),
+			`{"metadata":{"name":"e","labels":{"spark-role":"executor","spark-app-selector":"a"}},"spec":{"containers":[{"name":"c"}]}}`,
+			map[string]string{doNotDisrupt: "", safeToEvict: ""}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m := &Mutator{Config: tt.cfg, Lookup: staticLookup{driver: &placement.DriverInfo{Name: "d", Via: "ownerReference", NodeName: "n", Zone: "z"}},
+				Metrics: NewMetrics(func() float64 { return 0 }), Log: logr.Discard()}
+			rec, out := post(AdmissionHandler(m, logr.Discard()), review(t, tt.pod), "application/json")
+			if rec.Code != 200 || !out.Response.Allowed || out.Response.Patch == nil || len(out.Response.Warnings) != 0 {
+				t.Fatalf("%d %s", rec.Code, rec.Body.String())
+			}
+			patch, err := jsonpatch.DecodePatch(out.Response.Patch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			patched, err := patch.Apply([]byte(tt.pod))
+			if err != nil {
+				t.Fatalf("patch %s does not apply: %v", out.Response.Patch, err)
+			}
+			var pod corev1.Pod
+			if err := json.Unmarshal(patched, &pod); err != nil {
+				t.Fatal(err)
+			}
+			for k, want := range tt.want {
+				if got, ok := pod.Annotations[k]; got != want || ok != (want != "") {
+					t.Errorf("annotation %s = %q (present %v), want %q; patch %s", k, got, ok, want, out.Response.Patch)
 				}
 			}
 		})

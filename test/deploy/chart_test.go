@@ -132,6 +132,20 @@ func TestTemplate(t *testing.T) {
 				t.Errorf("queues %+v", args.Queues)
 			}
 		}},
+		// Issue 12 item 4: drivers protected from voluntary disruption with the preset's annotation.
+		{"gke protects drivers with cluster-autoscaler's annotation", []string{"--set", "config.provider.preset=gke"}, func(t *testing.T, r *release) {
+			dp := parseConfig(t, r).DisruptionProtection
+			if !dp.DriverProtected() || dp.ExecutorProtected() || len(dp.Annotations) != 1 || dp.Annotations[v1alpha1.AnnotationSafeToEvict] != "false" {
+				t.Errorf("disruption protection %+v, want drivers only, with safe-to-evict=false", dp)
+			}
+		}},
+		{"explicit protection annotations, executors protected", []string{"--set", "config.disruptionProtection.executor=true", "--set-json",
+			`config.disruptionProtection.annotations={"karpenter.sh/do-not-disrupt":"true","example.com/keep":"yes"}`}, func(t *testing.T, r *release) {
+			dp := parseConfig(t, r).DisruptionProtection
+			if !dp.ExecutorProtected() || len(dp.Annotations) != 2 || dp.Annotations["example.com/keep"] != "yes" || dp.Annotations[v1alpha1.AnnotationKarpenterDoNotDisrupt] != "true" {
+				t.Errorf("disruption protection %+v", dp)
+			}
+		}},
 		{"aks keeps the preset's spot toleration", []string{"--set", "config.provider.preset=aks"}, func(t *testing.T, r *release) {
 			cfg := parseConfig(t, r)
 			if len(cfg.Provider.SpotTolerations) != 1 || cfg.Provider.SpotTolerations[0].Key != "kubernetes.azure.com/scalesetpriority" {
@@ -202,6 +216,11 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 		{[]string{"--set-json", `config.provider.spotTolerations=[{"key":"k","operator":"Exists","value":"v"}]`}, []string{"/config/provider/spotTolerations/0/value", "value must be ''"}},
 		{[]string{"--set-json", `config.provider.spotTolerations=[{"key":"a b","operator":"Exists"}]`}, []string{"/config/provider/spotTolerations/0/key", "does not match pattern"}},
 		{[]string{"--set-json", `config.provider.spotTolerations=[{"key":"k","operator":"Exists","effect":"NoSchedule","tolerationSeconds":5}]`}, []string{"/config/provider/spotTolerations/0/effect", "value must be 'NoExecute'"}},
+		// Issue 12 item 4: what the webhook writes into pods as annotations.
+		{[]string{"--set-json", `config.disruptionProtection.annotations={"do not disrupt":"true"}`}, []string{"/config/disruptionProtection/annotations", "additional properties 'do not disrupt' not allowed"}},
+		{[]string{"--set-json", `config.disruptionProtection.annotations={"sparkplane.io/zone-pinning":"off"}`}, []string{"/config/disruptionProtection/annotations/sparkplane.io~1zone-pinning", "'not' failed"}},
+		{[]string{"--set-json", `config.disruptionProtection.annotations={"karpenter.sh/do-not-disrupt":true}`}, []string{"/config/disruptionProtection/annotations/karpenter.sh~1do-not-disrupt", "want string"}},
+		{[]string{"--set", "config.disruptionProtection.driver=sometimes"}, []string{"/config/disruptionProtection/driver", "want boolean"}},
 		// Issue 11 item 3: the scheduler failed to start on these.
 		{[]string{"--set", "scheduler.gang.queues[0].name=etl,scheduler.gang.queues[0].maxCPU=lots"}, []string{"/scheduler/gang/queues/0/maxCPU", "'lots' does not match pattern"}},
 		{[]string{"--set", "scheduler.gang.defaultQueue.maxMemory=4 GB"}, []string{"/scheduler/gang/defaultQueue/maxMemory", "does not match pattern"}},

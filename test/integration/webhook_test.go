@@ -256,3 +256,48 @@ func TestDriverFoundByAppSelector(t *testing.T) {
 		}
 	}
 }
+
+// Issue 12 item 4: a driver created through the API server carries
+// Karpenter's do-not-disrupt annotation (the default karpenter preset), so
+// consolidation cannot evict it; its executors do not (Spark replaces
+// them). An app turns its driver's protection off with an annotation, and a
+// driver's own do-not-disrupt=false is kept.
+func TestDriversAreProtectedFromDisruption(t *testing.T) {
+	const doNotDisrupt = v1alpha1.AnnotationKarpenterDoNotDisrupt
+	ns := namespace(t)
+	createNodes(t, perZone(zones3, "8", "16")...)
+	d := startApp(t, sparksim.App{Namespace: ns, Name: "protected", Executors: 2, BatchDelay: 200 * time.Millisecond, ExecutorCPU: "500m"})
+	drv := getPod(t, ns, d.Pod.Name)
+	if v, ok := drv.Annotations[doNotDisrupt]; !ok || v != "true" {
+		t.Errorf("driver %s: %s=%q (present %v), want \"true\"; decision %q", drv.Name, doNotDisrupt, v, ok, drv.Annotations[placement.AnnotationDecision])
+	}
+	if why := drv.Annotations[placement.AnnotationDecision]; !strings.Contains(why, "protected from voluntary disruption: karpenter.sh/do-not-disrupt=true (config driver)") {
+		t.Errorf("driver decision %q does not say it is protected", why)
+	}
+	for _, e := range waitExecutors(t, d, 2, time.Minute) {
+		if v, ok := e.Annotations[doNotDisrupt]; ok {
+			t.Errorf("executor %s carries %s=%q; executors are not protected by default", e.Name, doNotDisrupt, v)
+		}
+		if why := e.Annotations[placement.AnnotationDecision]; !strings.Contains(why, "not protected from voluntary disruption (config executor)") {
+			t.Errorf("executor %s decision %q", e.Name, why)
+		}
+	}
+
+	for _, tc := range []struct {
+		name        string
+		annotations map[string]string
+		want        string // the driver's do-not-disrupt; "" means absent
+	}{
+		{"unprotected", map[string]string{placement.AnnotationDriverProtection: "off"}, ""},
+		{"own-false", map[string]string{doNotDisrupt: "false"}, "false"},
+	} {
+		pod := sparksim.DriverPod(sparksim.App{Namespace: ns, Name: tc.name, DriverAnnotations: tc.annotations})
+		created, err := shared.cp.Client.CoreV1().Pods(ns).Create(context.Background(), pod, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatalf("creating driver %s: %v", tc.name, err)
+		}
+		if v := created.Annotations[doNotDisrupt]; v != tc.want {
+			t.Errorf("driver %s: %s=%q, want %q; decision %q", tc.name, doNotDisrupt, v, tc.want, created.Annotations[placement.AnnotationDecision])
+		}
+	}
+}

@@ -94,6 +94,13 @@ driver:
 executor:
   capacityType: {{ $c.executor.capacityType | quote }}
   mode: {{ include "sparkplane.mode" $c.executor.mode }}
+disruptionProtection:
+  driver: {{ $c.disruptionProtection.driver }}
+  executor: {{ $c.disruptionProtection.executor }}
+  {{- if kindIs "map" $c.disruptionProtection.annotations }}
+  annotations:
+    {{- toYaml $c.disruptionProtection.annotations | nindent 4 }}
+  {{- end }}
 availabilityEscape:
   enabled: {{ $c.availabilityEscape.enabled }}
   window: {{ $c.availabilityEscape.window | quote }}

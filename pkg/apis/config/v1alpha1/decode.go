@@ -170,6 +170,10 @@ func leafHint(t reflect.Type, err error) string {
 	case reflect.Float32, reflect.Float64:
 		return "must be a number"
 	case reflect.Map:
+		if t.Elem().Kind() == reflect.String {
+			// YAML reads an unquoted true, false or 5 as a bool or a number.
+			return "must be a mapping of strings to strings: quote values such as \"true\", \"false\" or \"5\""
+		}
 		return "must be a mapping"
 	}
 	return strings.TrimPrefix(err.Error(), "json: ")

@@ -1,6 +1,7 @@
 package v1alpha1
 
 import (
+	"maps"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -35,6 +36,27 @@ func Preset(name string) (Provider, bool) {
 		return Provider{Preset: name}, true
 	}
 	return Provider{}, false
+}
+
+// PresetProtection returns the annotations that protect a pod from
+// voluntary disruption under a provider preset, and false for an unknown
+// preset. Karpenter reads only its own annotation, cluster-autoscaler only
+// its own: the eks preset names managed node groups, which
+// cluster-autoscaler scales, as GKE's and AKS's autoscalers are
+// cluster-autoscaler. A custom preset does not say which autoscaler runs,
+// so it gets both: each autoscaler ignores the other's annotation.
+func PresetProtection(preset string) (map[string]string, bool) {
+	karpenter := map[string]string{AnnotationKarpenterDoNotDisrupt: "true"}
+	ca := map[string]string{AnnotationSafeToEvict: "false"}
+	switch preset {
+	case ProviderKarpenter:
+		return karpenter, true
+	case ProviderEKS, ProviderGKE, ProviderAKS:
+		return ca, true
+	case ProviderCustom:
+		return map[string]string{AnnotationKarpenterDoNotDisrupt: "true", AnnotationSafeToEvict: "false"}, true
+	}
+	return nil, false
 }
 
 // SetDefaults fills every unset field of c.
@@ -84,6 +106,18 @@ func SetDefaults(c *SparkplaneConfiguration) {
 	if c.Executor.Mode == "" {
 		c.Executor.Mode = ModePreferred
 	}
+	dp := &c.DisruptionProtection
+	if dp.Driver == nil {
+		t := true
+		dp.Driver = &t
+	}
+	if dp.Executor == nil {
+		f := false
+		dp.Executor = &f
+	}
+	if dp.Annotations == nil {
+		dp.Annotations, _ = PresetProtection(c.Provider.Preset)
+	}
 	if c.AvailabilityEscape.Window.Duration == 0 {
 		c.AvailabilityEscape.Window.Duration = 5 * time.Minute
 	}
@@ -130,6 +164,16 @@ func (c *SparkplaneConfiguration) DeepCopy() *SparkplaneConfiguration {
 		w := *c.PreferredWeight
 		out.PreferredWeight = &w
 	}
+	if p := c.DisruptionProtection.Driver; p != nil {
+		v := *p
+		out.DisruptionProtection.Driver = &v
+	}
+	if p := c.DisruptionProtection.Executor; p != nil {
+		v := *p
+		out.DisruptionProtection.Executor = &v
+	}
+	// maps.Clone keeps nil nil and an explicit empty map empty.
+	out.DisruptionProtection.Annotations = maps.Clone(c.DisruptionProtection.Annotations)
 	if c.Provider.SpotTolerations != nil {
 		out.Provider.SpotTolerations = make([]corev1.Toleration, len(c.Provider.SpotTolerations))
 		for i := range c.Provider.SpotTolerations {

@@ -65,7 +65,7 @@ func TestMarshalCompleteHasEveryField(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"enabled: false", `schedulerName: ""`, "preferredWeight: 100", "spotTolerations: null"} {
+	for _, want := range []string{"enabled: false", `schedulerName: ""`, "preferredWeight: 100", "spotTolerations: null", "executor: false", `karpenter.sh/do-not-disrupt: "true"`} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("printed defaults lack %q:\n%s", want, out)
 		}
@@ -77,7 +77,10 @@ func TestMarshalCompleteHasEveryField(t *testing.T) {
 func TestMarshalCompleteRoundTrips(t *testing.T) {
 	aks := &SparkplaneConfiguration{Provider: Provider{Preset: ProviderAKS}, SchedulerName: "s"}
 	SetDefaults(aks)
-	for _, c := range []*SparkplaneConfiguration{Default(), aks} {
+	off := false
+	noProtection := &SparkplaneConfiguration{DisruptionProtection: DisruptionProtection{Driver: &off, Annotations: map[string]string{}}}
+	SetDefaults(noProtection)
+	for _, c := range []*SparkplaneConfiguration{Default(), aks, noProtection} {
 		out, err := MarshalComplete(c)
 		if err != nil {
 			t.Fatal(err)

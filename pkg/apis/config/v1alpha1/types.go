@@ -86,6 +86,11 @@ type SparkplaneConfiguration struct {
 	// driver's zone. It needs pod patch/delete rights; off by default.
 	AvailabilityEscape AvailabilityEscape `json:"availabilityEscape,omitempty"`
 
+	// DisruptionProtection keeps autoscalers from removing the node of a
+	// running driver (or executor) on their own initiative: consolidation,
+	// scale-down, drift.
+	DisruptionProtection DisruptionProtection `json:"disruptionProtection,omitempty"`
+
 	// SchedulerName, when set, is written into Spark pods that would otherwise
 	// use the default scheduler. Pods that name another scheduler keep it.
 	SchedulerName string `json:"schedulerName,omitempty"`
@@ -144,6 +149,40 @@ type CapacityRule struct {
 	// Defaults: required for the driver, preferred for executors.
 	Mode Mode `json:"mode,omitempty"`
 }
+
+// Annotations that protect a pod's node from voluntary disruption, as
+// autoscalers read them.
+const (
+	// AnnotationKarpenterDoNotDisrupt: Karpenter neither consolidates nor
+	// drifts the node of a pod that carries it with "true".
+	AnnotationKarpenterDoNotDisrupt = "karpenter.sh/do-not-disrupt"
+	// AnnotationSafeToEvict: cluster-autoscaler (also GKE's and AKS's) does
+	// not scale down the node of a pod that carries it with "false".
+	AnnotationSafeToEvict = "cluster-autoscaler.kubernetes.io/safe-to-evict"
+)
+
+// DisruptionProtection says which Spark pods are protected from voluntary
+// disruption, and with which annotations. It does not (and cannot) protect
+// from involuntary disruption: a spot interruption, a node failure.
+type DisruptionProtection struct {
+	// Driver protects drivers. Default: true: a driver is a bare pod, and
+	// when it is evicted nothing recreates it and the whole job fails.
+	Driver *bool `json:"driver,omitempty"`
+	// Executor protects executors. Default: false: Spark replaces a lost
+	// executor, and protecting every executor would keep every node of an
+	// app from being consolidated (docs/webhook.md says why, and what to
+	// use instead: Spark's decommissioning).
+	Executor *bool `json:"executor,omitempty"`
+	// Annotations are written into protected pods (never over an annotation
+	// the pod already has). Unset means the provider preset's: karpenter:
+	// karpenter.sh/do-not-disrupt=true; eks, gke, aks:
+	// cluster-autoscaler.kubernetes.io/safe-to-evict=false; custom: both.
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// DriverProtected and ExecutorProtected are the defaulted role settings.
+func (p DisruptionProtection) DriverProtected() bool   { return p.Driver == nil || *p.Driver }
+func (p DisruptionProtection) ExecutorProtected() bool { return p.Executor != nil && *p.Executor }
 
 // AvailabilityEscape configures the release of stuck pinned executors.
 type AvailabilityEscape struct {

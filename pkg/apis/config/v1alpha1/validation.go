@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -50,6 +51,8 @@ func Validate(c *SparkplaneConfiguration) field.ErrorList {
 	errs = append(errs, validateMode(field.NewPath("zonePinning", "mode"), c.ZonePinning.Mode)...)
 	errs = append(errs, validateRule(field.NewPath("driver"), c.Driver)...)
 	errs = append(errs, validateRule(field.NewPath("executor"), c.Executor)...)
+
+	errs = append(errs, validateProtection(field.NewPath("disruptionProtection"), c.DisruptionProtection, c.Provider.Preset)...)
 
 	ep := field.NewPath("availabilityEscape")
 	if w := c.AvailabilityEscape.Window.Duration; w < MinEscapeWindow {
@@ -101,6 +104,28 @@ func validateProvider(pp *field.Path, p Provider) field.ErrorList {
 		errs = append(errs, field.Invalid(pp.Child("onDemandValue"), p.OnDemandValue, "must differ from provider.spotValue"))
 	}
 	return append(errs, podvalidation.Tolerations(pp.Child("spotTolerations"), p.SpotTolerations)...)
+}
+
+// sparkplaneAnnotationPrefix is the domain of the annotations sparkplane
+// reads (per-app settings) and writes (its decisions).
+const sparkplaneAnnotationPrefix = "sparkplane.io/"
+
+func validateProtection(pp *field.Path, p DisruptionProtection, preset string) field.ErrorList {
+	ap := pp.Child("annotations")
+	errs := podvalidation.Annotations(ap, p.Annotations)
+	for _, k := range slices.Sorted(maps.Keys(p.Annotations)) {
+		if strings.HasPrefix(k, sparkplaneAnnotationPrefix) {
+			errs = append(errs, field.Invalid(ap, k, "sparkplane.io/ annotations are sparkplane's own settings and decisions: name the annotation your autoscaler reads, such as "+
+				AnnotationKarpenterDoNotDisrupt+" or "+AnnotationSafeToEvict))
+		}
+	}
+	// Nothing to write would protect nothing; an unknown preset (reported
+	// under provider.preset) has no annotations to default to.
+	if _, known := Preset(preset); known && len(p.Annotations) == 0 && (p.DriverProtected() || p.ExecutorProtected()) {
+		errs = append(errs, field.Required(ap, fmt.Sprintf("set the annotations that protect a pod from voluntary disruption (%s: \"true\" for Karpenter, %s: \"false\" for cluster-autoscaler), omit the field for the provider preset's, or set driver: false and executor: false",
+			AnnotationKarpenterDoNotDisrupt, AnnotationSafeToEvict)))
+	}
+	return errs
 }
 
 func validateMode(p *field.Path, m Mode) field.ErrorList {

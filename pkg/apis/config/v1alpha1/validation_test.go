@@ -1,6 +1,7 @@
 package v1alpha1
 
 import (
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +26,11 @@ func TestParse(t *testing.T) {
 					c.ZonePinning.Mode != ModeRequired || !*c.ZonePinning.ClientModeAffinity ||
 					c.AvailabilityEscape.Enabled || c.AvailabilityEscape.Window.Duration.String() != "5m0s" {
 					t.Errorf("unexpected defaults: %+v", c)
+				}
+				// Drivers protected with Karpenter's annotation, executors not.
+				if dp := c.DisruptionProtection; !dp.DriverProtected() || dp.ExecutorProtected() ||
+					len(dp.Annotations) != 1 || dp.Annotations["karpenter.sh/do-not-disrupt"] != "true" {
+					t.Errorf("unexpected disruption protection defaults: %+v", dp)
 				}
 			},
 		},
@@ -119,6 +125,39 @@ func TestParse(t *testing.T) {
 		{name: "weight -3", doc: hdr + "preferredWeight: -3\n", wantErr: `preferredWeight: Invalid value: -3: must be 1-100`},
 		{name: "weight not a number", doc: hdr + "preferredWeight: high\n", wantErr: `line 3: preferredWeight: Invalid value: "high": must be a whole number`},
 		{name: "string for a mapping", doc: hdr + "provider: aks\n", wantErr: `line 3: provider: Invalid value: "aks": must be a mapping of field names to values`},
+		// Issue 12 item 4: driver protection from voluntary disruption.
+		{name: "protection: explicit annotations win over the preset", doc: hdr + "provider:\n  preset: gke\ndisruptionProtection:\n  annotations:\n    example.com/keep: \"yes\"\n",
+			check: func(t *testing.T, c *SparkplaneConfiguration) {
+				if len(c.DisruptionProtection.Annotations) != 1 || c.DisruptionProtection.Annotations["example.com/keep"] != "yes" {
+					t.Errorf("annotations %v, want only the explicit one", c.DisruptionProtection.Annotations)
+				}
+			}},
+		{name: "protection: executors on, drivers off", doc: hdr + "disruptionProtection:\n  driver: false\n  executor: true\n",
+			check: func(t *testing.T, c *SparkplaneConfiguration) {
+				if dp := c.DisruptionProtection; dp.DriverProtected() || !dp.ExecutorProtected() || dp.Annotations[AnnotationKarpenterDoNotDisrupt] != "true" {
+					t.Errorf("protection %+v", dp)
+				}
+			}},
+		{name: "protection: nothing protected needs no annotations", doc: hdr + "disruptionProtection:\n  driver: false\n  annotations: {}\n",
+			check: func(t *testing.T, c *SparkplaneConfiguration) {
+				if dp := c.DisruptionProtection; dp.DriverProtected() || dp.ExecutorProtected() || len(dp.Annotations) != 0 || dp.Annotations == nil {
+					t.Errorf("protection %+v, want off with an explicit empty map", dp)
+				}
+			}},
+		{name: "protection: protected but nothing to write", doc: hdr + "disruptionProtection:\n  annotations: {}\n",
+			wantErr: `line 4: disruptionProtection.annotations: Required value: set the annotations that protect a pod from voluntary disruption (karpenter.sh/do-not-disrupt: "true" for Karpenter, cluster-autoscaler.kubernetes.io/safe-to-evict: "false" for cluster-autoscaler), omit the field for the provider preset's, or set driver: false and executor: false`},
+		{name: "protection: annotation key", doc: hdr + "disruptionProtection:\n  annotations:\n    'do not disrupt': \"true\"\n",
+			wantErr: `line 4: disruptionProtection.annotations: Invalid value: "do not disrupt": name part must consist of alphanumeric characters`},
+		{name: "protection: sparkplane's own annotation", doc: hdr + "disruptionProtection:\n  annotations:\n    sparkplane.io/zone-pinning: \"off\"\n",
+			wantErr: `disruptionProtection.annotations: Invalid value: "sparkplane.io/zone-pinning": sparkplane.io/ annotations are sparkplane's own`},
+		{name: "protection: unquoted true", doc: hdr + "disruptionProtection:\n  annotations:\n    karpenter.sh/do-not-disrupt: true\n",
+			wantErr: `line 4: disruptionProtection.annotations: Invalid value: "{\"karpenter.sh/do-not-disrupt\":true}": must be a mapping of strings to strings: quote values such as "true"`},
+		{name: "protection: typo", doc: hdr + "disruptionProtection:\n  drivers: false\n",
+			wantErr: `line 4: disruptionProtection.drivers: Forbidden: unknown field; known fields here: annotations, driver, executor`},
+		{name: "protection: wrong case", doc: hdr + "disruptionprotection:\n  driver: false\n",
+			wantErr: `line 3: disruptionprotection: Forbidden: unknown field; did you mean "disruptionProtection"?`},
+		{name: "protection: not a bool", doc: hdr + "disruptionProtection:\n  driver: sometimes\n",
+			wantErr: `line 4: disruptionProtection.driver: Invalid value: "sometimes": must be true or false`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -193,5 +232,49 @@ func TestDefaultPreferredWeight(t *testing.T) {
 	}
 	if w := Default().PreferredWeight; w == nil || *w != 100 {
 		t.Errorf("default weight %v, want 100", w)
+	}
+}
+
+// TestProtectionFollowsThePreset: each provider preset writes the annotation
+// its autoscaler reads; custom, which names no autoscaler, writes both.
+func TestProtectionFollowsThePreset(t *testing.T) {
+	karpenter := map[string]string{"karpenter.sh/do-not-disrupt": "true"}
+	ca := map[string]string{"cluster-autoscaler.kubernetes.io/safe-to-evict": "false"}
+	both := map[string]string{"karpenter.sh/do-not-disrupt": "true", "cluster-autoscaler.kubernetes.io/safe-to-evict": "false"}
+	for _, tt := range []struct {
+		provider string
+		want     map[string]string
+	}{
+		{"{preset: karpenter}", karpenter},
+		{"{preset: eks}", ca},
+		{"{preset: gke}", ca},
+		{"{preset: aks}", ca},
+		{"{preset: custom, label: example.com/capacity, spotValue: spot}", both},
+	} {
+		t.Run(tt.provider, func(t *testing.T) {
+			c, err := Parse([]byte(hdr + "provider: " + tt.provider + "\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.DisruptionProtection.Annotations; !maps.Equal(got, tt.want) {
+				t.Errorf("annotations %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestDeepCopyProtection: a copy shares no state with the original.
+func TestDeepCopyProtection(t *testing.T) {
+	c := Default()
+	cp := c.DeepCopy()
+	*cp.DisruptionProtection.Driver = false
+	*cp.DisruptionProtection.Executor = true
+	cp.DisruptionProtection.Annotations["x"] = "y"
+	if dp := c.DisruptionProtection; !dp.DriverProtected() || dp.ExecutorProtected() || len(dp.Annotations) != 1 {
+		t.Errorf("changing the copy changed the original: %+v", dp)
+	}
+	empty := &SparkplaneConfiguration{DisruptionProtection: DisruptionProtection{Annotations: map[string]string{}}}
+	if a := empty.DeepCopy().DisruptionProtection.Annotations; a == nil {
+		t.Error("an explicit empty map became nil (unset: the preset's) in the copy")
 	}
 }
