@@ -83,8 +83,8 @@ func testInterruption(t *testing.T) {
 	const ns, zone = "interrupt", "zone-a"
 	gate := gatePath(t)
 	var (
-		victim   string              // the interrupted node
-		before   sets.Set[string]    // nodes that existed when it was interrupted
+		victim   string               // the interrupted node
+		before   sets.Set[string]     // nodes that existed when it was interrupted
 		original = sets.New[string]() // executor ids running then
 		res      *localcluster.InterruptResult
 	)
@@ -182,8 +182,8 @@ func testInterruption(t *testing.T) {
 // replacing by a cheaper one, which would evict the driver. The tasks wait
 // for the gate, opened once Karpenter has found the node consolidatable,
 // said the driver blocks its disruption, and had time to act. With
-// protected false the driver carries an explicit do-not-disrupt "false"
-// (the per-app way to turn protection off); that run shows what the
+// protected false the app turns the protection off
+// (sparkplane.io/driver-disruption-protection=off); that run shows what the
 // protection prevents.
 func testConsolidation(t *testing.T, protected bool) {
 	ns := "consolidate"
@@ -294,7 +294,7 @@ func testConsolidation(t *testing.T, protected bool) {
 		"spark.kubernetes.driver.node.selector." + karpenter.LabelNodePool + "=" + consolidatePool,
 	}
 	if !protected {
-		driverArgs = append(driverArgs, "spark.kubernetes.driver.annotation."+doNotDisrupt+"=false")
+		driverArgs = append(driverArgs, "spark.kubernetes.driver.annotation.sparkplane.io/driver-disruption-protection=off")
 	}
 	run, out := runJob(t, ns, gatedArgs(ns, gate, driverArgs...), during)
 	jobEnded := time.Now()

@@ -28,6 +28,11 @@ func requireSpark(t *testing.T) {
 	}
 }
 
+// jvmOpts make the short-lived JVMs cheaper on a small machine: the C1
+// compiler only and the serial collector cut a small job's CPU time by
+// about 40%.
+const jvmOpts = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+
 // jobArgs are spark-submit's arguments: small heaps, no UI, two executors,
 // then the app and its arguments. Executors request 2 CPUs (one task slot
 // each): a node Karpenter sizes for drivers (1 CPU each) always has less
@@ -36,7 +41,8 @@ func requireSpark(t *testing.T) {
 func jobArgs(name string, confs []string, app string, appArgs ...string) []string {
 	base := []string{"spark.executor.memory=512m", "spark.driver.memory=512m", "spark.executor.cores=1",
 		"spark.kubernetes.executor.request.cores=2", "spark.executor.instances=2", "spark.ui.enabled=false",
-		"spark.kubernetes.allocation.batch.delay=500ms"}
+		"spark.kubernetes.allocation.batch.delay=500ms",
+		"spark.driver.extraJavaOptions=" + jvmOpts, "spark.executor.extraJavaOptions=" + jvmOpts}
 	args := []string{"--name", name}
 	for _, c := range append(base, confs...) {
 		args = append(args, "--conf", c)

@@ -74,6 +74,11 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "autoscaled: SKIPPING every test:", skip)
 		return m.Run()
 	}
+	// spark-submit's own JVM, as the jobs' (see jvmOpts).
+	if err := os.Setenv("SPARK_SUBMIT_OPTS", jvmOpts); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	dir, err := os.MkdirTemp("", "sparkplane-autoscaled-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
