@@ -233,6 +233,9 @@ func testConsolidation(t *testing.T, protected bool) {
 		fillerDeleted  time.Time
 		consolidatable time.Time
 		blocked        string // the DisruptionBlocked event's message
+		// heldConsolidatable: still consolidatable after the wait, so the
+		// driver alone kept Karpenter from replacing the node all along.
+		heldConsolidatable bool
 	)
 	during := func(ctx context.Context) {
 		defer openGate(t, gate)
@@ -286,8 +289,10 @@ func testConsolidation(t *testing.T, protected bool) {
 		// the replacement's launch and the eviction.
 		select {
 		case <-ctx.Done():
+			return
 		case <-time.After(60 * time.Second):
 		}
+		heldConsolidatable = isConsolidatable(ctx, dyn, node)
 	}
 	driverArgs := []string{
 		"spark.kubernetes.driver.node.selector." + corev1.LabelTopologyZone + "=" + consolidateZone,
@@ -323,6 +328,9 @@ func testConsolidation(t *testing.T, protected bool) {
 	}
 	if consolidatable.IsZero() {
 		t.Errorf("Karpenter never found node %s consolidatable: the test proved nothing", node)
+	}
+	if protected && !heldConsolidatable {
+		t.Errorf("node %s was no longer consolidatable when the gate opened: the wait did not cover a consolidatable node", node)
 	}
 	if protected && !strings.Contains(blocked, doNotDisrupt) {
 		t.Errorf("no DisruptionBlocked event naming %s on node %s or its NodeClaim (got %q)", doNotDisrupt, node, blocked)
