@@ -5,9 +5,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sparkplane/sparkplane/pkg/karpenter"
+	"github.com/sparkplane/sparkplane/pkg/localcluster"
 )
 
 // Bad flags are refused before anything is written or started.
@@ -24,6 +28,19 @@ func TestLocalUpValidatesFlagsFirst(t *testing.T) {
 		{[]string{"--kubelet", "docker"}, `--kubelet "docker"`},
 		{[]string{"--scheduler", "volcano"}, `--scheduler "volcano"`},
 		{[]string{"--kubeconfig", os.TempDir()}, "--kubeconfig " + os.TempDir() + ": is a directory"},
+		{[]string{"--autoscaler", "cluster-autoscaler"}, `--autoscaler "cluster-autoscaler": use none (static nodes only) or karpenter`},
+		{[]string{"--consolidate-after", "10s"}, `--consolidate-after needs --autoscaler karpenter`},
+		{[]string{"--on-demand-per-zone", "0", "--spot-per-zone", "0"}, `at least one node per zone is required (or --autoscaler karpenter`},
+		{[]string{"--autoscaler", "karpenter", "--consolidation-policy", "WhenUnderutilized"}, `--consolidation-policy: nodePool "default": consolidationPolicy "WhenUnderutilized": use WhenEmpty, WhenEmptyOrUnderutilized or Balanced`},
+		{[]string{"--autoscaler", "karpenter", "--consolidate-after", "90"}, `--consolidate-after: nodePool "default": consolidateAfter "90"`},
+		{[]string{"--autoscaler", "karpenter", "--disruption-budget", "110%"}, `--disruption-budget: nodePool "default": budgets[0].nodes "110%"`},
+		{[]string{"--autoscaler", "karpenter", "--capacity-types", "spot,reserved"}, `--capacity-types: nodePool "default": capacityTypes[1] "reserved": use spot or on-demand`},
+		{[]string{"--autoscaler", "karpenter", "--cpu-limit", "lots"}, `--cpu-limit: nodePool "default": limits[cpu] "lots" is not a quantity`},
+		{[]string{"--autoscaler", "karpenter", "--no-spot-zones", "zone-x"}, `--no-spot-zones: noSpotZones[0] "zone-x" is not one of the zones`},
+		{[]string{"--autoscaler", "karpenter", "--provider", "aks"}, `use provider preset karpenter`},
+		{[]string{"--autoscaler", "karpenter", "--nodepool-file", "/nonexistent/pools.yaml"}, `--nodepool-file: open /nonexistent/pools.yaml: no such file or directory`},
+		{[]string{"--autoscaler", "karpenter", "--nodepool-file", writeFile(t, "nodePools:\n- name: spot\n  consolidateAfer: 10s\n")}, `unknown field "nodePools[0].consolidateAfer"`},
+		{[]string{"--autoscaler", "karpenter", "--nodepool-file", writeFile(t, "nodePools:\n- name: spot\n"), "--consolidate-after", "5s"}, `--consolidate-after and --nodepool-file: set the pool's settings in the file`},
 	} {
 		t.Run(strings.Join(tc.flags, " "), func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "cluster")
@@ -173,5 +190,112 @@ func TestLocalLogsTailAndFollowStoppedCluster(t *testing.T) {
 	}
 	if _, err := run(t, "local", "logs", "--dir", dir, "--tail", "-2", "x"); err == nil || !strings.Contains(err.Error(), "--tail -2") {
 		t.Errorf("--tail -2: %v, want an error naming the flag", err)
+	}
+}
+
+// writeFile writes content to a new file and returns its path.
+func writeFile(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "file.yaml")
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// syncBuffer is a strings.Builder safe for a command writing while a test
+// reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// 'local up --autoscaler karpenter' starts from zero nodes with the real
+// Karpenter, prints its NodePools and log, and on Ctrl-C stops it with the
+// rest; a Karpenter that fails to start is an error naming its log, with
+// nothing left running and the directory free.
+func TestLocalUpAutoscaler(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs Karpenter (skipped with -short)")
+	}
+	dir := filepath.Join(t.TempDir(), "cluster")
+	out := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		for deadline := time.Now().Add(15 * time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			if strings.Contains(out.String(), "Ctrl-C stops the cluster.") {
+				break
+			}
+		}
+		cancel()
+	}()
+	cmd := NewRootCommand()
+	cmd.SetArgs([]string{"local", "up", "--dir", dir, "--kubelet", "none", "--autoscaler", "karpenter", "--consolidate-after", "15s", "--cpu-limit", "64"})
+	cmd.SetOut(out)
+	cmd.SetErr(out)
+	if err := cmd.ExecuteContext(ctx); err != nil {
+		t.Fatalf("local up: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		"s] starting Karpenter v", "ready in ", ": 0 nodes in 3 zones",
+		"Karpenter launches nodes for pending pods (log: " + filepath.Join(dir, "logs", "karpenter.log") + "); NodePools:",
+		"default    spot,on-demand in all zones; consolidation WhenEmptyOrUnderutilized after 15s, budget 100%, cpu limit 64",
+		"sparkplane local interrupt --dir " + dir + " NODE",
+		"stopping: Karpenter, then pod processes",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if running, _ := localcluster.Running(dir); running {
+		t.Error("directory still locked after the cluster stopped")
+	}
+
+	// A binary that is not Karpenter: the error names it and its log.
+	bin := filepath.Join(t.TempDir(), "karpenter")
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\necho 'panic: not Karpenter' >&2\nexit 3\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(filepath.Dir(bin), "crds"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	built, err := localcluster.BuildKarpenter(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range karpenter.CRDFiles() {
+		data, err := os.ReadFile(filepath.Join(localcluster.KarpenterCRDDir(built), f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(filepath.Dir(bin), "crds", f), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out2 := &syncBuffer{}
+	cmd = NewRootCommand()
+	cmd.SetArgs([]string{"local", "up", "--dir", dir, "--recreate", "--kubelet", "none", "--autoscaler", "karpenter", "--karpenter-binary", bin})
+	cmd.SetOut(out2)
+	cmd.SetErr(out2)
+	err = cmd.ExecuteContext(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "the Karpenter process exited: exit status 3") || !strings.Contains(err.Error(), "panic: not Karpenter") ||
+		!strings.Contains(err.Error(), filepath.Join(dir, "logs", "karpenter.log")) {
+		t.Errorf("local up with a broken Karpenter: %v, want its exit, its log's end and the log's path", err)
+	}
+	if running, _ := localcluster.Running(dir); running {
+		t.Error("directory still locked after a failed start")
 	}
 }

@@ -34,60 +34,94 @@ func webhookName(name string) string {
 	return name + ".webhook.sparkplane.io"
 }
 
-// RegisterMutatingWebhook creates or updates a MutatingWebhookConfiguration
-// named name that sends CREATEs of pods carrying the label key spark-role
-// (objectSelector: Exists) to url, trusting caBundle; sideEffects None,
-// failurePolicy Fail, reinvocationPolicy IfNeeded, admissionReviewVersions
-// v1, timeoutSeconds 10.
-func (cp *ControlPlane) RegisterMutatingWebhook(ctx context.Context, name, url string, caBundle []byte) error {
-	sideEffects := admissionregistrationv1.SideEffectClassNone
-	want := &admissionregistrationv1.MutatingWebhookConfiguration{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Webhooks: []admissionregistrationv1.MutatingWebhook{{
-			Name: webhookName(name),
-			ClientConfig: admissionregistrationv1.WebhookClientConfig{
-				URL:      ptr.To(url),
-				CABundle: caBundle,
-			},
-			Rules: []admissionregistrationv1.RuleWithOperations{{
-				Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
-				Rule: admissionregistrationv1.Rule{
-					APIGroups:   []string{""},
-					APIVersions: []string{"v1"},
-					Resources:   []string{"pods"},
-					Scope:       ptr.To(admissionregistrationv1.NamespacedScope),
-				},
-			}},
-			ObjectSelector: &metav1.LabelSelector{
-				MatchExpressions: []metav1.LabelSelectorRequirement{{
-					Key:      SparkRoleLabel,
-					Operator: metav1.LabelSelectorOpExists,
-				}},
-			},
-			SideEffects:             &sideEffects,
-			FailurePolicy:           ptr.To(admissionregistrationv1.Fail),
-			ReinvocationPolicy:      ptr.To(admissionregistrationv1.IfNeededReinvocationPolicy),
-			AdmissionReviewVersions: []string{"v1"},
-			TimeoutSeconds:          ptr.To[int32](10),
-		}},
-	}
+// WebhookRegistration says how to register a mutating webhook for Spark
+// pods: CREATEs of pods carrying the label key spark-role (objectSelector:
+// Exists) go to URL, trusting CABundle; sideEffects None, reinvocationPolicy
+// IfNeeded, matchPolicy Equivalent, admissionReviewVersions v1.
+type WebhookRegistration struct {
+	// Name of the MutatingWebhookConfiguration.
+	Name string
+	// WebhookName is the webhook's name inside it (a fully qualified name);
+	// derived from Name when empty.
+	WebhookName string
+	URL         string
+	CABundle    []byte
+	// FailurePolicy defaults to Fail (tests must see a webhook that does
+	// not answer); the Helm chart and the local cluster use Ignore.
+	FailurePolicy admissionregistrationv1.FailurePolicyType
+	// TimeoutSeconds defaults to 10.
+	TimeoutSeconds int32
+	// ExcludeNamespaces are never sent to the webhook (namespaceSelector on
+	// kubernetes.io/metadata.name).
+	ExcludeNamespaces []string
+	// Labels of the configuration.
+	Labels map[string]string
+}
 
+// ApplyMutatingWebhook creates or updates the MutatingWebhookConfiguration
+// r describes.
+func (cp *ControlPlane) ApplyMutatingWebhook(ctx context.Context, r WebhookRegistration) error {
+	if r.WebhookName == "" {
+		r.WebhookName = webhookName(r.Name)
+	}
+	if r.FailurePolicy == "" {
+		r.FailurePolicy = admissionregistrationv1.Fail
+	}
+	if r.TimeoutSeconds == 0 {
+		r.TimeoutSeconds = 10
+	}
+	hook := admissionregistrationv1.MutatingWebhook{
+		Name:         r.WebhookName,
+		ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: ptr.To(r.URL), CABundle: r.CABundle},
+		Rules: []admissionregistrationv1.RuleWithOperations{{
+			Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+			Rule: admissionregistrationv1.Rule{
+				APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"},
+				Scope: ptr.To(admissionregistrationv1.NamespacedScope),
+			},
+		}},
+		// Only Spark pods are sent to the webhook at all.
+		ObjectSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
+			Key: SparkRoleLabel, Operator: metav1.LabelSelectorOpExists,
+		}}},
+		SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNone),
+		FailurePolicy:           ptr.To(r.FailurePolicy),
+		TimeoutSeconds:          ptr.To(r.TimeoutSeconds),
+		ReinvocationPolicy:      ptr.To(admissionregistrationv1.IfNeededReinvocationPolicy),
+		MatchPolicy:             ptr.To(admissionregistrationv1.Equivalent),
+		AdmissionReviewVersions: []string{"v1"},
+	}
+	if len(r.ExcludeNamespaces) > 0 {
+		hook.NamespaceSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
+			Key: corev1.LabelMetadataName, Operator: metav1.LabelSelectorOpNotIn, Values: r.ExcludeNamespaces,
+		}}}
+	}
+	want := &admissionregistrationv1.MutatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: r.Name, Labels: r.Labels},
+		Webhooks:   []admissionregistrationv1.MutatingWebhook{hook},
+	}
 	configs := cp.Client.AdmissionregistrationV1().MutatingWebhookConfigurations()
-	existing, err := configs.Get(ctx, name, metav1.GetOptions{})
+	existing, err := configs.Get(ctx, r.Name, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
 		if _, err := configs.Create(ctx, want, metav1.CreateOptions{}); err != nil {
-			return fmt.Errorf("creating MutatingWebhookConfiguration %q: %w", name, err)
+			return fmt.Errorf("creating MutatingWebhookConfiguration %q: %w", r.Name, err)
 		}
 		return nil
 	case err != nil:
-		return fmt.Errorf("getting MutatingWebhookConfiguration %q: %w", name, err)
+		return fmt.Errorf("getting MutatingWebhookConfiguration %q: %w", r.Name, err)
 	}
 	existing.Webhooks = want.Webhooks
 	if _, err := configs.Update(ctx, existing, metav1.UpdateOptions{}); err != nil {
-		return fmt.Errorf("updating MutatingWebhookConfiguration %q: %w", name, err)
+		return fmt.Errorf("updating MutatingWebhookConfiguration %q: %w", r.Name, err)
 	}
 	return nil
+}
+
+// RegisterMutatingWebhook is ApplyMutatingWebhook with the defaults
+// (failurePolicy Fail, timeout 10 s) for the webhook at url.
+func (cp *ControlPlane) RegisterMutatingWebhook(ctx context.Context, name, url string, caBundle []byte) error {
+	return cp.ApplyMutatingWebhook(ctx, WebhookRegistration{Name: name, URL: url, CABundle: caBundle})
 }
 
 // webhookProbePod is dry-run created by WaitForWebhook.

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -125,6 +126,9 @@ type NodePoolOptions struct {
 	Weight *int32 `json:"weight,omitempty"`
 	// Labels are put on every node of the pool.
 	Labels map[string]string `json:"labels,omitempty"`
+	// Taints are put on every node of the pool: only pods that tolerate
+	// them run there (a pool dedicated to Spark, say).
+	Taints []corev1.Taint `json:"taints,omitempty"`
 }
 
 // NodePool is a Karpenter v1 NodePool.
@@ -156,8 +160,9 @@ type TemplateMetadata struct {
 
 // NodeClaimSpec is the spec of a NodePool's NodeClaim template.
 type NodeClaimSpec struct {
-	NodeClassRef NodeClassRef  `json:"nodeClassRef"`
-	Requirements []Requirement `json:"requirements"`
+	NodeClassRef NodeClassRef   `json:"nodeClassRef"`
+	Requirements []Requirement  `json:"requirements"`
+	Taints       []corev1.Taint `json:"taints,omitempty"`
 }
 
 // NodeClassRef names a NodePool's node class.
@@ -227,6 +232,22 @@ func RenderNodePool(opts NodePoolOptions) (*NodePool, error) {
 			}
 		}
 		np.Spec.Template.Metadata = &TemplateMetadata{Labels: opts.Labels}
+	}
+
+	for i, taint := range opts.Taints {
+		f := fmt.Sprintf("%s[%d]", field("taints"), i)
+		if errs := validation.IsQualifiedName(taint.Key); len(errs) > 0 {
+			return nil, fmt.Errorf("%s.key %q: %s", f, taint.Key, errs[0])
+		}
+		if errs := validation.IsValidLabelValue(taint.Value); len(errs) > 0 {
+			return nil, fmt.Errorf("%s.value %q: %s", f, taint.Value, errs[0])
+		}
+		switch taint.Effect {
+		case corev1.TaintEffectNoSchedule, corev1.TaintEffectPreferNoSchedule, corev1.TaintEffectNoExecute:
+		default:
+			return nil, fmt.Errorf("%s.effect %q: use NoSchedule, PreferNoSchedule or NoExecute", f, taint.Effect)
+		}
+		np.Spec.Template.Spec.Taints = append(np.Spec.Template.Spec.Taints, corev1.Taint{Key: taint.Key, Value: taint.Value, Effect: taint.Effect})
 	}
 
 	d, err := disruption(opts, field)

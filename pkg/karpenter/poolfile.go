@@ -41,7 +41,7 @@ func ParseNodePools(data []byte, nodeClass string) ([]NodePoolOptions, error) {
 		for i, e := range strict {
 			msgs[i] = strings.TrimPrefix(e.Error(), "json: ")
 		}
-		return nil, fmt.Errorf("%s (fields: name, nodeClass, capacityTypes, zones, consolidationPolicy, consolidateAfter, budgets, limits, weight, labels)", strings.Join(msgs, "; "))
+		return nil, fmt.Errorf("%s (fields: name, nodeClass, capacityTypes, zones, consolidationPolicy, consolidateAfter, budgets, limits, weight, labels, taints)", strings.Join(msgs, "; "))
 	}
 	if len(f.NodePools) == 0 {
 		return nil, errors.New("nodePools: list at least one pool (e.g. nodePools: [{name: default}])")

@@ -18,12 +18,14 @@ nodePools:
   capacityTypes: [on-demand]
   limits: {cpu: "64"}
   weight: 10
+  taints: [{key: dedicated, value: spark, effect: NoSchedule}]
 `), "local")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(pools) != 2 || pools[0].NodeClass != "local" || pools[1].NodeClass != "other" ||
-		pools[0].ConsolidateAfter != "10s" || pools[1].Limits["cpu"] != "64" || *pools[1].Weight != 10 {
+		pools[0].ConsolidateAfter != "10s" || pools[1].Limits["cpu"] != "64" || *pools[1].Weight != 10 ||
+		len(pools[1].Taints) != 1 || pools[1].Taints[0].Effect != "NoSchedule" {
 		t.Fatalf("pools = %+v", pools)
 	}
 }
@@ -40,6 +42,8 @@ func TestParseNodePoolsErrors(t *testing.T) {
 		{"twice", "nodePools:\n- name: a\n- name: a\n", `nodePools[1].name "a": pool names must be distinct`},
 		{"empty", "", `list at least one pool`},
 		{"not yaml", "nodePools: [", `not valid YAML`},
+		{"bad taint", "nodePools:\n- name: a\n  taints: [{key: dedicated, effect: NoScheduel}]\n", `nodePools[0]: nodePool "a": taints[0].effect "NoScheduel": use NoSchedule, PreferNoSchedule or NoExecute`},
+		{"taint key", "nodePools:\n- name: a\n  taints: [{key: \"a b\", effect: NoSchedule}]\n", `taints[0].key "a b"`},
 		{"wrong type", "nodePools:\n- name: a\n  weight: heavy\n", `weight`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -95,7 +95,7 @@ func checkKarpenterBinary(bin string) error {
 	}
 	for _, f := range karpenter.CRDFiles() {
 		if _, err := os.Stat(filepath.Join(KarpenterCRDDir(bin), f)); err != nil {
-			return fmt.Errorf("Karpenter's CRD %s is not next to the binary (hack/karpenter.sh copies them into %s): %w", f, KarpenterCRDDir(bin), err)
+			return fmt.Errorf("the CRD %s of Karpenter is not next to the binary (hack/karpenter.sh copies them into %s): %w", f, KarpenterCRDDir(bin), err)
 		}
 	}
 	return nil
@@ -249,7 +249,7 @@ func StartKarpenter(ctx context.Context, o KarpenterProcessOptions) (*KarpenterP
 	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
 		select {
 		case <-k.exited:
-			return false, fmt.Errorf("Karpenter exited: %v; the end of its log:\n%s", k.waitErr, tail(o.LogPath, 10))
+			return false, fmt.Errorf("the Karpenter process exited: %v; the end of its log:\n%s", k.waitErr, tail(o.LogPath, 10))
 		default:
 		}
 		resp, err := client.Get(healthz)
@@ -261,7 +261,7 @@ func StartKarpenter(ctx context.Context, o KarpenterProcessOptions) (*KarpenterP
 	})
 	if err != nil {
 		_ = k.Stop()
-		return nil, fmt.Errorf("Karpenter %s did not become healthy at %s (log: %s): %w", o.Binary, healthz, o.LogPath, err)
+		return nil, fmt.Errorf("the Karpenter process %s did not become healthy at %s (log: %s): %w", o.Binary, healthz, o.LogPath, err)
 	}
 	return k, nil
 }
@@ -295,7 +295,7 @@ func (k *KarpenterProcess) Stop() error {
 	}
 	_ = syscall.Kill(-k.cmd.Process.Pid, syscall.SIGKILL)
 	<-k.exited
-	return fmt.Errorf("Karpenter ignored SIGTERM for 10s and was killed (log: %s)", k.LogPath)
+	return fmt.Errorf("the Karpenter process ignored SIGTERM for 10s and was killed (log: %s)", k.LogPath)
 }
 
 // Running says whether the process is still up.

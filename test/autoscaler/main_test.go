@@ -13,11 +13,16 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/klog/v2"
 
+	"github.com/sparkplane/sparkplane/pkg/apis/config/v1alpha1"
 	"github.com/sparkplane/sparkplane/pkg/controlplane"
 	"github.com/sparkplane/sparkplane/pkg/karpenter"
 	"github.com/sparkplane/sparkplane/pkg/localcluster"
+	"github.com/sparkplane/sparkplane/pkg/placement"
+	"github.com/sparkplane/sparkplane/pkg/webhook"
 	"github.com/sparkplane/sparkplane/test/testkit"
 )
 
@@ -25,9 +30,12 @@ import (
 var zones = []string{"zone-a", "zone-b", "zone-c"}
 
 const (
-	noSpotZone = "zone-c"
-	nodeClass  = "kwok"
-	nodePool   = "default"
+	// escapeWindow is the webhook's availability escape window: short, so
+	// the escape test runs in seconds.
+	escapeWindow = 10 * time.Second
+	noSpotZone   = "zone-c"
+	nodeClass    = "kwok"
+	nodePool     = "default"
 )
 
 // env is the package's control plane and Karpenter.
@@ -121,7 +129,28 @@ func run(m *testing.M) (int, error) {
 	go func() { defer close(readyDone); markKWOKNodesReady(readyCtx, cp.Client) }()
 	defer func() { stopReady(); <-readyDone }()
 
-	cp.Ready("control plane and Karpenter " + karp.Version)
+	// The sparkplane webhook, with a short availability escape, as the
+	// chart would run it next to Karpenter.
+	cfg := v1alpha1.Default()
+	cfg.AvailabilityEscape.Enabled = true
+	cfg.AvailabilityEscape.Window.Duration = escapeWindow
+	cfg.AvailabilityEscape.Interval.Duration = time.Second
+	wh, url, ca, err := webhook.NewLocal(webhook.Options{Config: cfg, RestConfig: cp.Config, Log: klog.NewKlogr().WithName("webhook")}, dir)
+	if err != nil {
+		return 1, err
+	}
+	whCtx, stopWebhook := context.WithCancel(ctx)
+	whDone := make(chan error, 1)
+	go func() { whDone <- wh.Run(whCtx) }()
+	defer func() { stopWebhook(); <-whDone }()
+	if err := cp.RegisterMutatingWebhook(setupCtx, "sparkplane", url, ca); err != nil {
+		return 1, err
+	}
+	if err := cp.WaitForWebhook(setupCtx, func(p *corev1.Pod) bool { return p.Annotations[placement.AnnotationDecision] != "" }); err != nil {
+		return 1, fmt.Errorf("webhook never became active: %w", err)
+	}
+
+	cp.Ready("control plane, webhook and Karpenter " + karp.Version)
 	shared = &env{cp: cp.ControlPlane, dyn: dyn, karp: karp, logFile: logFile}
 	return m.Run(), nil
 }

@@ -2,6 +2,7 @@ package autoscaler
 
 import (
 	"context"
+	corev1 "k8s.io/api/core/v1"
 	"testing"
 	"time"
 
@@ -30,6 +31,7 @@ func TestRenderedObjectsAcceptedByCRDs(t *testing.T) {
 			},
 			Limits: map[string]string{"cpu": "64", "memory": "256Gi"}, Weight: &weight,
 			Labels: map[string]string{"sparkplane.io/pool": "drivers"},
+			Taints: []corev1.Taint{{Key: "dedicated", Value: "spark", Effect: corev1.TaintEffectNoSchedule}, {Key: "spot-only", Effect: corev1.TaintEffectPreferNoSchedule}},
 		},
 		{Name: "never", NodeClass: nodeClass, ConsolidationPolicy: karpenter.ConsolidateBalanced, ConsolidateAfter: "Never"},
 	}
