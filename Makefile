@@ -24,8 +24,8 @@ test: lint ## Lint, then run every test (unit, fuzz seeds, integration on a real
 unit: ## Unit tests only (no control plane)
 	$(GO) test -count=1 ./pkg/apis/... ./pkg/spark/... ./pkg/placement/... ./pkg/audit/... ./pkg/webhook/...
 
-e2e: ## End-to-end tests only: real Spark on the local cluster (needs Java 17)
-	$(GO) test -count=1 -v -timeout 20m ./test/e2e/
+e2e: ## End-to-end tests only: real Spark on the local cluster, static and autoscaled by Karpenter (needs Java 17)
+	$(GO) test -count=1 -v -timeout 30m ./test/e2e/ ./test/autoscaled/
 
 spark: ## Install Spark (PyPI pyspark) into .cache/ and print SPARK_HOME
 	./hack/install-spark.sh
