@@ -215,6 +215,13 @@ func testConsolidation(t *testing.T, protected bool) {
 	if _, err := cluster.Client.CoreV1().Pods(ns).Create(ctx, filler, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	// Left behind, it would keep its node up for the tests after this one.
+	t.Cleanup(func() {
+		err := cluster.Client.CoreV1().Pods(ns).Delete(context.Background(), filler.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)})
+		if err != nil && !apierrors.IsNotFound(err) {
+			t.Errorf("deleting the filler: %v", err)
+		}
+	})
 	var node string
 	if !waitFor(ctx, 3*time.Minute, func(ctx context.Context) bool {
 		p, err := cluster.Client.CoreV1().Pods(ns).Get(ctx, filler.Name, metav1.GetOptions{})
@@ -312,17 +319,22 @@ func testConsolidation(t *testing.T, protected bool) {
 	if run.Driver != nil {
 		t.Logf("driver annotations: %s=%q", doNotDisrupt, run.Driver.Annotations[doNotDisrupt])
 	}
-	requireCorrect(t, ns, run, out)
+	if run.Driver == nil {
+		t.Fatal("no driver pod seen")
+	}
 	if protected && run.Driver.Annotations[doNotDisrupt] != "true" {
 		t.Errorf("driver annotation %s=%q, want \"true\" (the webhook's protection)", doNotDisrupt, run.Driver.Annotations[doNotDisrupt])
 	}
+	// Evicted, the driver pod would be gone (or replaced by nothing: Spark
+	// does not recreate it).
 	d, err := cluster.Client.CoreV1().Pods(ns).Get(ctx, run.Driver.Name, metav1.GetOptions{})
 	switch {
 	case err != nil:
-		t.Errorf("driver pod %s: %v (evicted?)", run.Driver.Name, err)
+		t.Errorf("driver pod %s was evicted or deleted while the job ran: %v", run.Driver.Name, err)
 	case d.UID != driverUID || d.DeletionTimestamp != nil:
 		t.Errorf("driver pod %s: uid %s (was %s), deletion %v", d.Name, d.UID, driverUID, d.DeletionTimestamp)
 	}
+	requireCorrect(t, ns, run, out)
 	if n := nodesByName()[node]; !n.Deleted.IsZero() && n.Deleted.Before(jobEnded) {
 		t.Errorf("node %s was removed at %s, before the job ended", node, n.Deleted.Format(time.TimeOnly))
 	}
