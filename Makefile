@@ -27,8 +27,8 @@ test: lint ## Lint, then run every test (unit, fuzz seeds, integration on a real
 unit: ## Every unit test of pkg/ (-short skips the tests that start a control plane or need Spark)
 	$(GO) test -short -count=1 ./pkg/...
 
-e2e: ## End-to-end tests only: real Spark on the local cluster (needs Java 17)
-	$(GO) test -count=1 -v -timeout 20m ./test/e2e/
+e2e: ## End-to-end tests only: real Spark on the local cluster, static and autoscaled by Karpenter (needs Java 17)
+	$(GO) test -count=1 -v -timeout 30m ./test/e2e/ ./test/autoscaled/
 
 spark: ## Install Spark (PyPI pyspark) into .cache/ and print SPARK_HOME
 	./hack/install-spark.sh

@@ -264,7 +264,7 @@ func StartKarpenter(ctx context.Context, o KarpenterProcessOptions) (*KarpenterP
 	})
 	if err != nil {
 		_ = k.Stop()
-		return nil, fmt.Errorf("the Karpenter process did not become healthy at %s (log: %s): %w", healthz, o.LogPath, err)
+		return nil, fmt.Errorf("the Karpenter process %s did not become healthy at %s (log: %s): %w", o.Binary, healthz, o.LogPath, err)
 	}
 	return k, nil
 }
@@ -278,9 +278,13 @@ func tail(path string, n int) string {
 }
 
 // Stop ends Karpenter (SIGTERM to its process group, SIGKILL after 10s) and
-// waits for it.
+// waits for it. Whatever is left in its process group once it has exited
+// (a child of a binary that failed, say) is killed.
 func (k *KarpenterProcess) Stop() error {
 	defer k.log.Close()
+	// The group keeps its id while any member lives, so this reaches only
+	// what Karpenter started.
+	defer func() { _ = syscall.Kill(-k.cmd.Process.Pid, syscall.SIGKILL) }()
 	select {
 	case <-k.exited:
 		return nil
