@@ -2,6 +2,7 @@ package autoscaled
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/utils/ptr"
 
+	"github.com/sparkplane/sparkplane/pkg/cli"
 	"github.com/sparkplane/sparkplane/pkg/karpenter"
 	"github.com/sparkplane/sparkplane/pkg/localcluster"
 	"github.com/sparkplane/sparkplane/pkg/spark"
@@ -111,6 +113,7 @@ func testInterruption(t *testing.T) {
 			}
 			return
 		}
+		checkAudit(t, ns)
 		before = liveNodeNames(ctx)
 		for _, e := range executors(ctx, ns) {
 			if running(&e) {
@@ -421,4 +424,34 @@ func podEvents(ctx context.Context, ns string) string {
 	}
 	slices.Sort(lines)
 	return strings.Join(lines, "\n")
+}
+
+// checkAudit runs 'sparkplane audit -o json' on the namespace of a running
+// app whose nodes Karpenter launched: it reads their zone and capacity type
+// as on static nodes (driver on on-demand, executors in its zone, on spot).
+func checkAudit(t *testing.T, ns string) {
+	t.Helper()
+	var out, errOut strings.Builder
+	cmd := cli.NewRootCommand()
+	cmd.SetArgs([]string{"audit", "-n", ns, "-o", "json", "--kubeconfig", cluster.Kubeconfig})
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	if err := cmd.Execute(); err != nil {
+		t.Errorf("sparkplane audit: %v\n%s", err, errOut.String())
+		return
+	}
+	var report struct {
+		Summary struct {
+			Drivers, DriversOnDemand, Executors, ExecutorsSpot, SameZone, CrossZone, UnknownZone int
+		} `json:"summary"`
+	}
+	if err := json.Unmarshal([]byte(out.String()), &report); err != nil {
+		t.Errorf("sparkplane audit -o json: %v\n%s", err, out.String())
+		return
+	}
+	s := report.Summary
+	t.Logf("sparkplane audit on Karpenter's nodes: %+v", s)
+	if s.Drivers != 1 || s.DriversOnDemand != 1 || s.Executors < 2 || s.ExecutorsSpot != s.Executors || s.SameZone != s.Executors || s.CrossZone != 0 || s.UnknownZone != 0 {
+		t.Errorf("sparkplane audit on Karpenter's nodes: %+v; want 1 driver on on-demand, every executor on spot in its zone", s)
+	}
 }
