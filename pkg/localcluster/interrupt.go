@@ -137,6 +137,17 @@ func Interrupt(ctx context.Context, client kubernetes.Interface, dyn dynamic.Int
 	if err != nil {
 		return nil, fmt.Errorf("node %s was not removed within a minute after its pods left (Karpenter's log says why): %w", node, err)
 	}
+	if res.NodeClaim != "" {
+		// Karpenter deletes the Node, then lets its NodeClaim go: the
+		// interruption is over when both are.
+		err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+			_, err := dyn.Resource(NodeClaimGVR).Get(ctx, res.NodeClaim, metav1.GetOptions{})
+			return apierrors.IsNotFound(err), nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("NodeClaim %s of node %s was not removed within a minute after the node (Karpenter's log says why): %w", res.NodeClaim, node, err)
+		}
+	}
 	res.Took = time.Since(start)
 	progressf("node %s removed: %d pods evicted, %d lost", node, len(res.Evicted), len(res.Killed))
 	return res, nil
