@@ -166,7 +166,9 @@ func (o overrides) merge(base overrides) overrides {
 // app: the configuration, overridden by its driver's annotations (invalid
 // values ignored: the webhook reports them), with zone pinning relaxed to a
 // preference once the availability escape has marked the app. The scheduler
-// plans with the same rules the webhook enforces.
+// plans a driver's gang with them, before any executor exists; each
+// executor is then held to DecideExecutor's rule, which also weighs the
+// executor's own annotations and constraints.
 func AppRules(cfg *v1alpha1.SparkplaneConfiguration, driverAnnotations map[string]string) (zone v1alpha1.Mode, driver, executor v1alpha1.CapacityRule) {
 	zone, driver, executor = cfg.ZonePinning.Mode, cfg.Driver, cfg.Executor
 	ov, _ := parseOverrides(driverAnnotations, "driver")

@@ -99,9 +99,9 @@ func Decide(in Input) Decision {
 	}
 	cfg := in.Config
 	pod := in.Pod.DeepCopy()
-	own, errs := parseOverrides(pod.Annotations, "pod")
 
 	if role == spark.RoleDriver {
+		own, errs := parseOverrides(pod.Annotations, "pod")
 		// Drivers are checked at submission, when the user can still fix them.
 		if len(errs) > 0 {
 			return Decision{Role: role, Denied: joinErrors(errs)}
@@ -111,7 +111,9 @@ func Decide(in Input) Decision {
 			rule, src = *own.driverCap, own.driverSrc
 		}
 		d.Reasons = append(d.Reasons, "driver "+pod.Name+" of app "+appName(pod))
-		d.Reasons = append(d.Reasons, applyCapacity(pod, cfg, rule, src))
+		enforced, why := decideCapacity(pod, cfg, rule, src)
+		d.Reasons = append(d.Reasons, why)
+		applyCapacity(pod, cfg, enforced)
 		protect, psrc := cfg.DisruptionProtection.DriverProtected(), "config driver"
 		if own.driverProt != nil {
 			protect, psrc = *own.driverProt, own.driverProtSrc
@@ -120,33 +122,17 @@ func Decide(in Input) Decision {
 	} else {
 		// Executors belong to a running job: never break it, warn instead,
 		// and say so in the decision, where it stays visible on the pod.
-		for _, err := range errs {
-			d.Ignored = append(d.Ignored, err.Error())
-		}
-		ov := own
-		if in.Driver != nil {
-			fromDriver, derrs := parseOverrides(in.Driver.Annotations, "driver")
-			for _, err := range derrs {
-				d.Ignored = append(d.Ignored, "driver "+in.Driver.Name+": "+err.Error())
-			}
-			ov = own.merge(fromDriver)
-		}
-		d.Reasons = append(d.Reasons, "executor "+pod.Name+" of app "+appName(pod))
-		for _, msg := range d.Ignored {
+		// The rule is the one the scheduler enforces (DecideExecutor).
+		rule := DecideExecutor(in)
+		d.Ignored = rule.Ignored
+		for _, msg := range rule.Ignored {
 			d.Warnings = append(d.Warnings, "sparkplane: "+msg+"; using the default")
-			d.Reasons = append(d.Reasons, "ignored: "+msg)
 		}
-		d.decideZone(pod, in, ov)
-		rule, src := cfg.Executor, "config executor"
-		if ov.execCap != nil {
-			rule, src = *ov.execCap, ov.execSrc
-		}
-		d.Reasons = append(d.Reasons, applyCapacity(pod, cfg, rule, src))
-		protect, psrc := cfg.DisruptionProtection.ExecutorProtected(), "config executor"
-		if ov.execProt != nil {
-			protect, psrc = *ov.execProt, ov.execProtSrc
-		}
-		d.Reasons = append(d.Reasons, applyProtection(pod, cfg.DisruptionProtection.Annotations, protect, psrc))
+		d.Reasons = append(d.Reasons, rule.Reasons...)
+		d.Zone, d.ZoneOutcome = rule.Zone, rule.ZoneOutcome
+		applyZone(pod, cfg, rule)
+		applyCapacity(pod, cfg, rule.Capacity)
+		d.Reasons = append(d.Reasons, applyProtection(pod, cfg.DisruptionProtection.Annotations, rule.Protect, rule.ProtectSource))
 	}
 
 	if r := applySchedulerName(pod, cfg); r != "" {
@@ -166,82 +152,6 @@ func Decide(in Input) Decision {
 	return d
 }
 
-func (d *Decision) decideZone(pod *corev1.Pod, in Input, ov overrides) {
-	cfg := in.Config
-	mode, src := cfg.ZonePinning.Mode, "config"
-	if ov.zone != nil {
-		mode, src = *ov.zone, ov.zoneSrc
-	}
-	if mode == v1alpha1.ModeOff {
-		d.ZoneOutcome = ZoneOff
-		d.Reasons = append(d.Reasons, "zone: not pinned (zone pinning off by "+src+")")
-		return
-	}
-	outcome := ZoneRequired
-	if mode == v1alpha1.ModePreferred {
-		outcome = ZonePreferred
-	}
-	if in.AppFallback != "" && outcome == ZoneRequired {
-		outcome, src = ZoneEscaped, "availability escape: "+in.AppFallback
-	}
-
-	drv := in.Driver
-	if drv == nil || drv.NodeName == "" {
-		d.appAffinity(pod, in, outcome, src)
-		return
-	}
-	if drv.Zone == "" {
-		d.ZoneOutcome = ZoneUnknown
-		d.Reasons = append(d.Reasons, fmt.Sprintf("zone: not pinned: driver %s runs on node %s, which has no %s label", drv.Name, drv.NodeName, cfg.ZoneLabel))
-		return
-	}
-	where := fmt.Sprintf("driver %s (found by %s) runs on node %s in zone %s", drv.Name, drv.Via, drv.NodeName, drv.Zone)
-	if excluded, why := zoneExcluded(pod, cfg.ZoneLabel, drv.Zone); excluded {
-		d.ZoneOutcome = ZoneUserConstraint
-		d.Reasons = append(d.Reasons, "zone: not pinned: "+where+", but the pod's own constraints exclude that zone ("+why+"); they are kept")
-		return
-	}
-	req := corev1.NodeSelectorRequirement{Key: cfg.ZoneLabel, Operator: corev1.NodeSelectorOpIn, Values: []string{drv.Zone}}
-	d.Zone, d.ZoneOutcome = drv.Zone, outcome
-	if outcome == ZoneRequired {
-		requireZone(pod, cfg.ZoneLabel, drv.Zone)
-		d.Reasons = append(d.Reasons, "zone "+drv.Zone+" required: "+where+" ("+src+"; nodeSelector "+cfg.ZoneLabel+"="+drv.Zone+")")
-		return
-	}
-	preferNode(pod, cfg.Weight(), req)
-	d.Reasons = append(d.Reasons, "zone "+drv.Zone+" preferred: "+where+" ("+src+")")
-}
-
-// appAffinity keeps an app's executors in one zone when no bound driver is
-// known: the first executor is free, the rest follow it. Inter-pod affinity
-// is the scheduler's slowest predicate, so this is only a fallback.
-func (d *Decision) appAffinity(pod *corev1.Pod, in Input, outcome ZoneOutcome, src string) {
-	cfg := in.Config
-	why := "no driver pod found (client mode?)"
-	if in.Driver != nil {
-		why = "driver " + in.Driver.Name + " is not bound to a node yet"
-	}
-	appID := spark.AppID(pod)
-	if appID == "" || !*cfg.ZonePinning.ClientModeAffinity {
-		d.ZoneOutcome = ZoneUnknown
-		reason := "no " + spark.LabelAppSelector + " label"
-		if appID != "" {
-			reason = "client-mode affinity off by config"
-		}
-		d.Reasons = append(d.Reasons, "zone: not pinned: "+why+" and "+reason)
-		return
-	}
-	term := appAffinityTerm(appID, cfg.ZoneLabel)
-	d.ZoneOutcome = ZoneAppAffinity
-	if outcome == ZoneRequired {
-		requirePodAffinity(pod, term)
-		d.Reasons = append(d.Reasons, "zone: "+why+"; executors of app "+appID+" required to share one zone (pod affinity; "+src+")")
-		return
-	}
-	preferPodAffinity(pod, cfg.Weight(), term)
-	d.Reasons = append(d.Reasons, "zone: "+why+"; executors of app "+appID+" preferred to share one zone (pod affinity; "+src+")")
-}
-
 // CapacityRequirement is the node selector requirement that selects nodes of
 // capacity type t under provider p.
 func CapacityRequirement(p v1alpha1.Provider, t v1alpha1.CapacityType) corev1.NodeSelectorRequirement {
@@ -252,25 +162,6 @@ func CapacityRequirement(p v1alpha1.Provider, t v1alpha1.CapacityType) corev1.No
 		return corev1.NodeSelectorRequirement{Key: p.Label, Operator: corev1.NodeSelectorOpIn, Values: []string{p.OnDemandValue}}
 	}
 	return corev1.NodeSelectorRequirement{Key: p.Label, Operator: corev1.NodeSelectorOpNotIn, Values: []string{p.SpotValue}}
-}
-
-func applyCapacity(pod *corev1.Pod, cfg *v1alpha1.SparkplaneConfiguration, rule v1alpha1.CapacityRule, src string) string {
-	if rule.Mode == v1alpha1.ModeOff {
-		return "capacity: any (" + src + ")"
-	}
-	req := CapacityRequirement(cfg.Provider, rule.CapacityType)
-	if userConstrains(pod, req.Key, req) {
-		return "capacity: left to the pod's own constraint on " + req.Key
-	}
-	if rule.CapacityType == v1alpha1.CapacitySpot {
-		tolerate(pod, cfg.Provider.SpotTolerations)
-	}
-	if rule.Mode == v1alpha1.ModeRequired {
-		requireNode(pod, req)
-	} else {
-		preferNode(pod, cfg.Weight(), req)
-	}
-	return fmt.Sprintf("capacity %s %s (%s; %s)", rule.CapacityType, rule.Mode, requirementString(req), src)
 }
 
 // applyProtection writes the annotations that keep autoscalers from

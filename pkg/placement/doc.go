@@ -5,8 +5,11 @@
 // come from annotations.
 //
 // Decide is a function of (pod, what is known about its driver, config) to
-// (mutated pod, reasons in words); it does no I/O. The admission webhook,
-// the CLI and later the scheduler are thin adapters around it.
+// (mutated pod, reasons in words); it does no I/O. The admission webhook
+// and the CLI are thin adapters around it. An executor's rule (zone and
+// capacity, required or preferred) is decided by DecideExecutor alone: Decide
+// writes it into the pod, and the scheduler's SparkGang plugin enforces it,
+// so the two cannot disagree.
 //
 // Constraints the pod already has (nodeSelector, affinity terms from pod
 // templates or spark.kubernetes.*.node.selector.*, tolerations) are kept and

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sparkplane/sparkplane/pkg/apis/config/v1alpha1"
 	"github.com/sparkplane/sparkplane/pkg/gang"
+	"github.com/sparkplane/sparkplane/pkg/placement"
 	"github.com/sparkplane/sparkplane/pkg/spark"
 )
 
@@ -41,8 +42,9 @@ type cycleData struct {
 	created    time.Time
 	queue      string
 
-	// An executor's: its app's zone, whether it is required, its own
-	// remaining slots per node, and its capacity rule.
+	// An executor's: its rule's zone (placement.DecideExecutor, as the
+	// webhook decides it), whether it is required, its app's remaining
+	// slots per node, and its capacity rule.
 	zone         string
 	zoneRequired bool
 	slots        map[string]int
@@ -93,7 +95,7 @@ func (p *SparkGang) PreFilter(ctx context.Context, state fwk.CycleState, pod *co
 		}
 		return res, st
 	case a != nil && cd.role == spark.RoleExecutor:
-		p.preFilterExecutor(cd, a)
+		p.preFilterExecutor(cd, a, pod)
 	default:
 		cd.role = spark.RoleNone
 	}
@@ -155,24 +157,18 @@ func (p *SparkGang) preFilterDriver(ctx context.Context, cd *cycleData, a *app, 
 	return &fwk.PreFilterResult{NodeNames: sets.New(pl.DriverCandidates...)}, nil
 }
 
-func (p *SparkGang) preFilterExecutor(cd *cycleData, a *app) {
+// preFilterExecutor takes the executor's rule from placement.DecideExecutor,
+// the function the webhook decides it with, from the same inputs: the
+// executor pod (its own annotations and constraints), its driver and the
+// availability escape's mark. The gang's reserved slots only steer it.
+func (p *SparkGang) preFilterExecutor(cd *cycleData, a *app, pod *corev1.Pod) {
 	cd.app = a.key
-	pol := p.policyFor(a)
-	cd.execRule = pol.Executor
 	if h, ok := p.ledger.Get(a.key); ok {
-		cd.slots, cd.zone = h.Remaining, h.Zone
+		cd.slots = h.Remaining
 	}
-	if a.driver != nil && a.driver.Spec.NodeName != "" {
-		if n, err := p.nodeLister.Get(a.driver.Spec.NodeName); err == nil {
-			cd.zone = n.Labels[p.args.Placement.ZoneLabel]
-		}
-	}
-	switch pol.Zone {
-	case v1alpha1.ModeRequired:
-		cd.zoneRequired = cd.zone != ""
-	case v1alpha1.ModeOff:
-		cd.zone = ""
-	}
+	rule := placement.DecideExecutor(p.executorInput(a, pod))
+	cd.zone, cd.execRule = rule.Zone, rule.Capacity
+	cd.zoneRequired = rule.RequiredZone() != ""
 }
 
 // PreFilterExtensions implements fwk.PreFilterPlugin; the plugin's state

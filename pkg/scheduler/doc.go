@@ -18,7 +18,9 @@
 //     and restricts the driver to the nodes where its whole gang fits; a
 //     gang that fits nowhere is the only outcome reported Unschedulable.
 //   - Filter keeps the room reservations hold from every other pod of the
-//     profile, and keeps executors in their driver's zone.
+//     profile, and holds executors to their rule (zone, capacity type), which
+//     placement.DecideExecutor decides, the function the webhook decides
+//     it with, from the same inputs.
 //   - Score ranks a driver's nodes in gang.Fit's order and sends executors
 //     to their gang's reserved slots first.
 //   - Reserve re-runs gang.Fit with the chosen driver node and reserves the

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sparkplane/sparkplane/pkg/gang"
 	"github.com/sparkplane/sparkplane/pkg/placement"
+	"github.com/sparkplane/sparkplane/pkg/spark"
 )
 
 func noScheduleTaints(t *corev1.Taint) bool {
@@ -93,9 +94,10 @@ func withDriver(snap gang.Snapshot, node string, req gang.Resources) gang.Snapsh
 	return out
 }
 
-// policyFor is the policy of one app: the rules the webhook enforces for it
+// policyFor is the policy a driver's gang is planned with: the app's rules
 // (configuration, per-app overrides on its driver, availability escape; see
-// placement.AppRules) with this scheduler's head-of-line wait.
+// placement.AppRules) with this scheduler's head-of-line wait. Executors
+// are held to their own rule (executorInput).
 func (p *SparkGang) policyFor(a *app) gang.Policy {
 	pol := p.policy
 	if a.driver == nil {
@@ -103,4 +105,43 @@ func (p *SparkGang) policyFor(a *app) gang.Policy {
 	}
 	pol.Zone, pol.Driver, pol.Executor = placement.AppRules(p.args.Placement, a.driver.Annotations)
 	return pol
+}
+
+// executorInput is what placement.DecideExecutor decides an executor's rule
+// from, as the webhook gives it: the executor pod, its driver (name, bound
+// node and that node's zone, annotations) and the availability escape's
+// mark on the app (on its driver, or on its pods when it has none).
+func (p *SparkGang) executorInput(a *app, pod *corev1.Pod) placement.Input {
+	cfg := p.args.Placement
+	in := placement.Input{Pod: pod, Config: cfg, AppFallback: appFallback(a)}
+	drv := a.driver
+	if drv == nil {
+		return in
+	}
+	info := &placement.DriverInfo{Name: drv.Name, Via: "spark-app-selector", NodeName: drv.Spec.NodeName, Annotations: drv.Annotations}
+	if ref := spark.DriverOwner(pod); ref != nil && ref.Name == drv.Name {
+		info.Via = "ownerReference"
+	}
+	if info.NodeName != "" {
+		if n, err := p.nodeLister.Get(info.NodeName); err == nil {
+			info.Zone = n.Labels[cfg.ZoneLabel]
+		}
+	}
+	in.Driver = info
+	return in
+}
+
+// appFallback is the availability escape's mark on an app, where the
+// webhook writes it: on its driver or, without a driver pod, on its
+// executors.
+func appFallback(a *app) string {
+	if a.driver != nil {
+		return a.driver.Annotations[placement.AnnotationZoneFallback]
+	}
+	for _, e := range a.executors {
+		if v := e.pod.Annotations[placement.AnnotationZoneFallback]; v != "" {
+			return v
+		}
+	}
+	return ""
 }

@@ -199,6 +199,13 @@ func (r *recorder) nodeOf(name string) string {
 	return r.node[name]
 }
 
+// pod is the pod as last seen (nil: never seen).
+func (r *recorder) pod(name string) *corev1.Pod {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.pods[name]
+}
+
 func (r *recorder) unschedulable(name string) (string, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
