@@ -2,10 +2,10 @@ package devcli
 
 import (
 	"context"
+	"github.com/sparkplane/sparkplane/test/testkit"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -203,25 +203,6 @@ func writeFile(t *testing.T, content string) string {
 	return p
 }
 
-// syncBuffer is a strings.Builder safe for a command writing while a test
-// reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // 'local up --autoscaler karpenter' starts from zero nodes with the real
 // Karpenter, prints its NodePools and log, and on Ctrl-C stops it with the
 // rest; a Karpenter that fails to start is an error naming its log, with
@@ -231,7 +212,7 @@ func TestLocalUpAutoscaler(t *testing.T) {
 		t.Skip("builds and runs Karpenter (skipped with -short)")
 	}
 	dir := filepath.Join(t.TempDir(), "cluster")
-	out := &syncBuffer{}
+	out := &testkit.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
@@ -285,7 +266,7 @@ func TestLocalUpAutoscaler(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	out2 := &syncBuffer{}
+	out2 := &testkit.Buffer{}
 	cmd = NewRootCommand()
 	cmd.SetArgs([]string{"local", "up", "--dir", dir, "--recreate", "--kubelet", "none", "--autoscaler", "karpenter", "--karpenter-binary", bin})
 	cmd.SetOut(out2)

@@ -3,6 +3,7 @@ package localcluster
 import (
 	"bytes"
 	"context"
+	"github.com/sparkplane/sparkplane/test/testkit"
 	"os"
 	"path/filepath"
 	"strings"
@@ -39,23 +40,6 @@ func TestTailOffset(t *testing.T) {
 	}
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // Following prints what is appended and ends, with the pod's last output,
 // once the pod has ended; Ctrl-C (ctx) ends it without an error.
 func TestFollowLog(t *testing.T) {
@@ -70,7 +54,7 @@ func TestFollowLog(t *testing.T) {
 		defer mu.Unlock()
 		return ended, nil
 	}}
-	out := &syncBuffer{}
+	out := &testkit.Buffer{}
 	done := make(chan error, 1)
 	go func() { done <- FollowLog(context.Background(), out, path, opts) }()
 

@@ -3,6 +3,7 @@ package autoscaled
 import (
 	"context"
 	"fmt"
+	"github.com/sparkplane/sparkplane/test/testkit"
 	"strings"
 	"sync"
 	"testing"
@@ -34,7 +35,7 @@ func threeJobs(t *testing.T, prefix string) ([]*localcluster.Run, []string) {
 			// goroutine: report here and fail after Wait.
 			ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 			defer cancel()
-			out := &lockedBuilder{}
+			out := &testkit.Buffer{}
 			run, err := cluster.Run(ctx, localcluster.Job{Namespace: ns, Args: shuffleArgs(ns), Output: out})
 			if err != nil {
 				t.Errorf("%s: %v", ns, err)

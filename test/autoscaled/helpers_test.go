@@ -3,11 +3,11 @@ package autoscaled
 import (
 	"context"
 	"fmt"
+	"github.com/sparkplane/sparkplane/test/testkit"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -75,7 +75,7 @@ func runJob(t *testing.T, ns string, args []string, during func(ctx context.Cont
 			during(duringCtx)
 		}
 	}()
-	out := &lockedBuilder{}
+	out := &testkit.Buffer{}
 	run, err := cluster.Run(ctx, localcluster.Job{Namespace: ns, Args: args, Output: out})
 	stopDuring()
 	<-done
@@ -91,7 +91,7 @@ func runJob(t *testing.T, ns string, args []string, during func(ctx context.Cont
 func requireCorrect(t *testing.T, ns string, run *localcluster.Run, out string) {
 	t.Helper()
 	if run.SubmitErr != nil {
-		t.Fatalf("%s: spark-submit: %v\n%s", ns, run.SubmitErr, tail(out, 40))
+		t.Fatalf("%s: spark-submit: %v\n%s", ns, run.SubmitErr, testkit.Tail(out, 40))
 	}
 	if run.Driver == nil {
 		t.Fatalf("%s: no driver pod seen", ns)
@@ -176,7 +176,7 @@ func karpenterLogTail(n int) string {
 	if err != nil {
 		return err.Error()
 	}
-	return tail(string(data), n)
+	return testkit.Tail(string(data), n)
 }
 
 // launchedSince are the nodes Karpenter launched at or after t, by name.
@@ -234,30 +234,3 @@ func openGate(t *testing.T, gate string) {
 
 // gatePath is a gate file for a job, in the test's temporary directory.
 func gatePath(t *testing.T) string { return filepath.Join(t.TempDir(), "gate") }
-
-// lockedBuilder collects spark-submit's stdout and stderr, written from two
-// goroutines.
-type lockedBuilder struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuilder) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuilder) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}

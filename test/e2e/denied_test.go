@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"github.com/sparkplane/sparkplane/test/testkit"
 	"regexp"
 	"strings"
 	"testing"
@@ -22,13 +23,13 @@ func TestDeniedDriverMessageComesFirst(t *testing.T) {
 	args := append(smallJob("denied", "spark.kubernetes.driver.annotation.sparkplane.io/zone-pinning=bogus"), app, "1", "6", "1", "0", "200000")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	out := &lockedBuilder{}
+	out := &testkit.Buffer{}
 	run, err := cluster.Run(ctx, localcluster.Job{Namespace: ns, Args: args, Output: out})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if run.SubmitErr == nil {
-		t.Fatalf("spark-submit succeeded with an invalid driver annotation:\n%s", tail(out.String(), 20))
+		t.Fatalf("spark-submit succeeded with an invalid driver annotation:\n%s", testkit.Tail(out.String(), 20))
 	}
 	if run.Driver != nil {
 		t.Errorf("a driver pod was created: %+v", run.Driver)

@@ -2,9 +2,9 @@ package e2e
 
 import (
 	"context"
+	"github.com/sparkplane/sparkplane/test/testkit"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -44,7 +44,7 @@ func runJob(t *testing.T, ns string, args []string, during func(ctx context.Cont
 			during(duringCtx)
 		}
 	}()
-	out := &lockedBuilder{}
+	out := &testkit.Buffer{}
 	run, err := cluster.Run(ctx, localcluster.Job{Namespace: ns, Args: args, Output: out})
 	stopDuring()
 	<-done
@@ -53,7 +53,7 @@ func runJob(t *testing.T, ns string, args []string, during func(ctx context.Cont
 	}
 	t.Logf("%s: spark-submit returned after %s; %d executors seen", ns, run.Duration.Round(time.Second), len(run.Executors))
 	if run.SubmitErr != nil {
-		t.Fatalf("spark-submit: %v\n%s", run.SubmitErr, tail(out.String(), 40))
+		t.Fatalf("spark-submit: %v\n%s", run.SubmitErr, testkit.Tail(out.String(), 40))
 	}
 	return run, out.String()
 }
@@ -112,31 +112,4 @@ func requireFollowDriver(t *testing.T, run *localcluster.Run, spotRoom bool) loc
 		t.Error("no executor ran")
 	}
 	return drv
-}
-
-// lockedBuilder collects spark-submit's stdout and stderr, written from two
-// goroutines.
-type lockedBuilder struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuilder) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuilder) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"github.com/sparkplane/sparkplane/test/testkit"
 	"strings"
 	"testing"
 	"time"
@@ -180,7 +181,7 @@ func TestClientMode(t *testing.T) {
 	args = append(args, app, "1", "6", "1", "0", "100000")
 	run, out := runJob(t, "client", args, nil)
 	if !strings.Contains(out, "ok=True") {
-		t.Errorf("client-mode job answer not found or wrong:\n%s", tail(out, 20))
+		t.Errorf("client-mode job answer not found or wrong:\n%s", testkit.Tail(out, 20))
 	}
 	if run.Driver != nil {
 		t.Errorf("client mode created a driver pod %s", run.Driver.Name)
