@@ -1,7 +1,6 @@
 package localcluster
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -51,30 +50,14 @@ func BuildKarpenter(ctx context.Context, progress io.Writer) (string, error) {
 		}
 		return bin, nil
 	}
-	wd, err := os.Getwd()
+	bin, err := sparkdist.RunRepoScript(ctx, progress, "karpenter.sh")
 	if err != nil {
-		return "", fmt.Errorf("finding the working directory: %w", err)
-	}
-	root, err := sparkdist.RepoRoot(wd)
-	if err != nil {
-		return "", fmt.Errorf("%w; run from the sparkplane repository (hack/karpenter.sh builds Karpenter) or set %s to a built binary", err, EnvKarpenterBinary)
-	}
-	script := filepath.Join(root, "hack", "karpenter.sh")
-	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, "bash", script)
-	cmd.Dir = root
-	cmd.Stdout = &stdout
-	cmd.Stderr = &stderr
-	if progress != nil {
-		cmd.Stderr = io.MultiWriter(&stderr, progress)
-	}
-	if err := cmd.Run(); err != nil {
 		if ctx.Err() != nil {
 			return "", ctx.Err()
 		}
-		return "", fmt.Errorf("building Karpenter with %s: %w: %s", script, err, lastLines(stderr.String(), 15))
+		return "", fmt.Errorf("building Karpenter: %w; run from the sparkplane repository (hack/karpenter.sh builds it) or set %s to a built binary", err, EnvKarpenterBinary)
 	}
-	bin := strings.TrimSpace(stdout.String())
+	script := "hack/karpenter.sh"
 	if err := checkKarpenterBinary(bin); err != nil {
 		return "", fmt.Errorf("%s printed %q: %w", script, bin, err)
 	}

@@ -107,20 +107,21 @@ func checkHome(home string) error {
 	return nil
 }
 
-// install runs hack/install-spark.sh, which is idempotent and prints
-// SPARK_HOME on its last line (progress goes to stderr, copied to progress).
-func install(ctx context.Context, progress io.Writer) (*Dist, error) {
+// RunRepoScript runs the repository's hack/<name> (found from the working
+// directory) with args and returns the last line it printed on stdout;
+// its stderr (progress lines) is copied to progress and quoted in errors.
+func RunRepoScript(ctx context.Context, progress io.Writer, name string, args ...string) (string, error) {
 	wd, err := os.Getwd()
 	if err != nil {
-		return nil, fmt.Errorf("finding the working directory: %w", err)
+		return "", fmt.Errorf("finding the working directory: %w", err)
 	}
 	root, err := RepoRoot(wd)
 	if err != nil {
-		return nil, fmt.Errorf("%w; set SPARK_HOME to use another Spark installation", err)
+		return "", err
 	}
-	script := filepath.Join(root, "hack", "install-spark.sh")
+	script := filepath.Join(root, "hack", name)
 	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, "bash", script)
+	cmd := exec.CommandContext(ctx, "bash", append([]string{script}, args...)...)
 	cmd.Dir = root
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr
@@ -128,11 +129,25 @@ func install(ctx context.Context, progress io.Writer) (*Dist, error) {
 		cmd.Stderr = io.MultiWriter(&stderr, progress)
 	}
 	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("running %s: %w: %s", script, err, strings.TrimSpace(stderr.String()))
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		return "", fmt.Errorf("running %s: %w: %s", script, err, strings.TrimSpace(stderr.String()))
 	}
-	home := lastLine(stdout.String())
-	if home == "" {
-		return nil, fmt.Errorf("%s printed no SPARK_HOME: %s", script, strings.TrimSpace(stderr.String()))
+	out := lastLine(stdout.String())
+	if out == "" {
+		return "", fmt.Errorf("%s printed nothing on stdout: %s", script, strings.TrimSpace(stderr.String()))
+	}
+	return out, nil
+}
+
+// install runs hack/install-spark.sh, which is idempotent and prints
+// SPARK_HOME on its last line (progress goes to stderr, copied to progress).
+func install(ctx context.Context, progress io.Writer) (*Dist, error) {
+	const script = "hack/install-spark.sh"
+	home, err := RunRepoScript(ctx, progress, "install-spark.sh")
+	if err != nil {
+		return nil, fmt.Errorf("%w; set SPARK_HOME to use another Spark installation", err)
 	}
 	if err := checkHome(home); err != nil {
 		return nil, fmt.Errorf("%s printed SPARK_HOME=%s: %w", script, home, err)
